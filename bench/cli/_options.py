@@ -1,0 +1,45 @@
+"""Options shared by every command, so `--out`, `--codecs`, ... mean the same everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import BenchError
+
+Out = typer.Option(Path("results"), "--out", help="Results folder (database + artifacts).")
+Codecs = typer.Option(None, "--codecs", "-c", help="Comma-separated codec names, e.g. jpeg,webp (options: jpeg:optimize=true).")
+Rates = typer.Option(None, "--rates", "-r", help="Comma-separated rate-knob values overriding each codec's default sweep.")
+Metrics = typer.Option(None, "--metrics", "-m", help="Comma-separated metric names (default: psnr,ms-ssim).")
+Dataset = typer.Option(None, "--dataset", "-d", help="Dataset name (bench list datasets) or a folder of images.")
+Device = typer.Option("auto", "--device", help="Where metrics (and GPU codecs) run: auto, cpu, cuda, cuda:N.")
+CodecPath = typer.Option(None, "--codec-path", help="Extra folder(s) with codec adapter files (also BENCH_CODEC_PATH).")
+
+
+def split_list(value: Optional[str]) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def parse_rates(value: Optional[str]) -> list[float]:
+    out = []
+    for item in split_list(value):
+        try:
+            out.append(float(item))
+        except ValueError:
+            raise BenchError(f"--rates: '{item}' is not a number") from None
+    return out
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise BenchError(f"--device {device}: no CUDA device is visible here; use --device cpu")
+    elif device != "cpu":
+        raise BenchError(f"--device must be auto, cpu or cuda[:N], got '{device}'")
+    return device

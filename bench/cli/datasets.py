@@ -1,0 +1,65 @@
+"""`bench datasets list|download|verify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+datasets_app = typer.Typer(help="Download and check datasets.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(datasets_app, name="datasets", help="Download (resumable, verified) and check datasets.")
+
+
+def _manifest(name: str):
+    import difflib
+
+    from ..datasets import load_manifests
+    from ..errors import BenchError
+    manifests = load_manifests()
+    if name not in manifests:
+        hint = difflib.get_close_matches(name, manifests, n=1)
+        raise BenchError(f"unknown dataset '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "") +
+                         f"; known: {', '.join(sorted(manifests))}")
+    return manifests[name]
+
+
+@datasets_app.command("download", help="Download NAME into $BENCH_DATA/NAME (resumes partial downloads).")
+def download(name: str, root: Optional[Path] = typer.Option(None, "--root", help="Target folder (default: $BENCH_DATA/NAME).")) -> None:
+    from ..datasets.download import download_dataset
+    from ..paths import data_root
+    manifest = _manifest(name)
+    target = root or data_root() / name
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def make(label):
+            def update(advance, total):
+                if label not in tasks:
+                    tasks[label] = progress.add_task(label, total=total)
+                progress.update(tasks[label], advance=advance, total=total)
+            return update
+        problems = download_dataset(manifest, target, make)
+    for p in problems:
+        console.print(f"[red]problem:[/] {p}")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{name}: verified in {target}")
+
+
+@datasets_app.command("verify", help="Check a downloaded dataset's pixels against its manifest.")
+def verify(name: str) -> None:
+    from ..datasets import resolve_dataset
+    ds = resolve_dataset(name)
+    for path, reason in ds.skipped:
+        typer.echo(f"problem: {path}: {reason}")
+    typer.echo(f"{ds.name}: {len(ds.images)} images ok, {len(ds.skipped)} problems ({ds.root})")
+    if ds.skipped:
+        raise typer.Exit(1)

@@ -1,0 +1,60 @@
+"""`bench run`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import _options as O
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run", help="Run codecs over a dataset, store bitstreams/reconstructions/metrics (resumable).")(run)
+
+
+def run(
+    dataset: Optional[str] = O.Dataset,
+    codecs: Optional[str] = O.Codecs,
+    rates: Optional[str] = O.Rates,
+    target_bpp: Optional[str] = typer.Option(None, "--target-bpp", help="Comma-separated target bpp values: per image, search the knob for the closest bpp."),
+    metrics: Optional[str] = O.Metrics,
+    out: Path = O.Out,
+    workers: int = typer.Option(min(os.cpu_count() or 1, 8), "--workers", "-j", help="Codec worker processes (0 = in this process)."),
+    device: str = O.Device,
+    verify_decode: bool = typer.Option(False, "--verify-decode", help="Decode every bitstream again in a fresh process from its bytes alone; a mismatch fails the job."),
+    roi_masks: Optional[str] = typer.Option(None, "--roi-masks", help="ROI mask set (masks/<set>/ or a folder): adds roi-/bg- metric columns and feeds ROI codecs."),
+    codec_path: Optional[list[str]] = O.CodecPath,
+    batch_size: int = typer.Option(8, "--batch-size", help="Images per metric batch (equal sizes are batched)."),
+) -> None:
+    from ..errors import BenchError
+    from ..runner import DEFAULT_CODECS, DEFAULT_METRICS, RunOptions
+    from ..runner import run as run_bench
+    from .results import print_points
+
+    if workers < 0:
+        raise BenchError("--workers must be 0 or more")
+    console = Console(stderr=True)
+    opts = RunOptions(
+        dataset=dataset, codecs=O.split_list(codecs) or list(DEFAULT_CODECS), rates=O.parse_rates(rates),
+        target_bpp=O.parse_rates(target_bpp), metrics=O.split_list(metrics) or list(DEFAULT_METRICS),
+        out=out, workers=workers, device=O.resolve_device(device), verify_decode=verify_decode,
+        roi_masks=roi_masks, codec_paths=list(codec_path or []), batch_size=batch_size)
+    report = run_bench(opts, console)
+    for label, error in report.errors[:20]:
+        console.print(f"[red]failed[/] {label}: {error}")
+    if len(report.errors) > 20:
+        console.print(f"[red]... and {len(report.errors) - 20} more failed jobs[/] (see `bench export`)")
+    for name, reason in report.missing_metrics.items():
+        console.print(f"[yellow]metric '{name}' missing from these results:[/] {reason}")
+    console.print(f"{report.done} jobs done, {report.failed} failed, {report.skipped} reused from earlier runs; "
+                  f"{report.wall_s:.1f} s")
+    from ..results import rd_points
+    from ..store import Store
+    codec_names = [s.partition(":")[0] for s in opts.codecs]
+    print_points(rd_points(Store(out), dataset=report.dataset, codecs=codec_names), Console())
+    if report.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,98 @@
+"""The codec API: what an adapter implements, and the decorator that registers it.
+
+An adapter is a small class (see codecs/pillow_codecs.py):
+
+    @register_codec
+    class WebP(Codec):
+        name = "webp"; rate_param = "quality"; default_rates = (10, 50, 90)
+        rate_range = (0, 100)
+        def encode(self, image, rate, roi=None): ...   # HxWx3 uint8 RGB -> bytes
+        def decode(self, data): ...                    # bytes -> HxWx3 uint8 RGB
+
+The harness does everything else (timing, files, rows, metrics, resume, verification).
+Import optional libraries inside methods and report their absence from `unavailable()`,
+so that one missing library never hides the other codecs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import BenchError
+
+CODECS: dict[str, type["Codec"]] = {}
+
+
+class Codec:
+    name: ClassVar[str]
+    rate_param: ClassVar[str]                    # what the knob means: "quality", "qp", ...
+    default_rates: ClassVar[tuple]               # the sweep used when the user gives none
+    rate_range: ClassVar[tuple[float, float]]    # inclusive bounds of the knob
+    rate_is_integer: ClassVar[bool] = True
+    rate_increases_bpp: ClassVar[bool] = True    # False for QP-like knobs (used by --target-bpp)
+    supports_roi: ClassVar[bool] = False         # encode() uses the roi importance map
+    bpp_source: ClassVar[str] = "measured"       # "estimated" for likelihood-only codecs
+    device: ClassVar[str] = "cpu"                # "cpu": process pool; "gpu": main process
+    extension: ClassVar[str] = "bin"             # file suffix of stored bitstreams
+    description: ClassVar[str] = ""
+
+    def __init__(self, **options: Any):
+        self.options = dict(options)
+
+    # --- what an adapter implements -------------------------------------------------
+    def encode(self, image: np.ndarray, rate: float, roi: np.ndarray | None = None) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> np.ndarray:
+        raise NotImplementedError
+
+    def versions(self) -> dict[str, str]:
+        """Library/binary versions that can change the bitstream."""
+        return {}
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """None when usable here, else why not (e.g. "vtm: EncoderApp not found on PATH")."""
+        return None
+
+    # --- provided -------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """Everything that identifies this codec's output; stored with every result."""
+        return {"name": self.name, "class": f"{type(self).__module__.rsplit('.', 1)[-1]}.{type(self).__qualname__}",
+                "rate_param": self.rate_param, "options": self.options, "versions": self.versions(),
+                "bpp_source": self.bpp_source}
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.describe(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @classmethod
+    def check_rate(cls, rate: float) -> float:
+        lo, hi = cls.rate_range
+        if not (isinstance(rate, (int, float)) and math.isfinite(rate)) or not lo <= rate <= hi:
+            raise BenchError(f"rate {rate:g} is outside codec '{cls.name}' range of "
+                             f"{cls.rate_param} [{lo:g}, {hi:g}]; pick --rates inside it")
+        if cls.rate_is_integer and float(rate) != int(rate):
+            raise BenchError(f"codec '{cls.name}' takes integer {cls.rate_param} values, got {rate:g}")
+        return int(rate) if cls.rate_is_integer else float(rate)
+
+
+REQUIRED = ("name", "rate_param", "default_rates", "rate_range")
+
+
+def register_codec(cls: type[Codec]) -> type[Codec]:
+    """Class decorator: add an adapter to the registry under `cls.name`."""
+    missing = [a for a in REQUIRED if not hasattr(cls, a)]
+    if missing:
+        raise TypeError(f"codec class {cls.__qualname__} lacks {', '.join(missing)}")
+    prior = CODECS.get(cls.name)
+    if prior is not None and prior.__qualname__ != cls.__qualname__:
+        raise BenchError(f"codec name '{cls.name}' is defined twice ({prior.__module__}."
+                         f"{prior.__qualname__} and {cls.__module__}.{cls.__qualname__}); rename one")
+    CODECS[cls.name] = cls
+    return cls

@@ -1,0 +1,57 @@
+"""Dataset manifests: one small TOML per dataset in the project's datasets/ folder."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BenchError
+from ..paths import DATASET_MANIFESTS_DIR
+
+
+@dataclass
+class Manifest:
+    name: str
+    title: str
+    license: str
+    homepage: str
+    image_count: int | None
+    source: dict
+    pixel_hashes: dict[str, str] = field(default_factory=dict)   # file name -> pixel sha256
+    files: list[str] = field(default_factory=list)               # expected file names, when known
+    path: Path | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.source.get("kind", "files")
+
+
+def _expected_files(data: dict) -> list[str]:
+    if data.get("images"):
+        return [img["file"] for img in data["images"]]
+    spec = data.get("source", {}).get("files")
+    if isinstance(spec, dict):
+        return [spec["pattern"].format(i) for i in range(spec["first"], spec["last"] + 1)]
+    return list(spec or [])
+
+
+def load_manifest(path: Path) -> Manifest:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BenchError(f"dataset manifest {path} is not valid TOML: {exc}") from None
+    return Manifest(
+        name=data["name"], title=data.get("title", data["name"]), license=data.get("license", ""),
+        homepage=data.get("homepage", ""), image_count=data.get("image_count"),
+        source=data.get("source", {}),
+        pixel_hashes={img["file"]: img["pixel_sha256"] for img in data.get("images", []) if "pixel_sha256" in img},
+        files=_expected_files(data), path=path)
+
+
+def load_manifests(folder: Path = DATASET_MANIFESTS_DIR) -> dict[str, Manifest]:
+    out = {}
+    for path in sorted(Path(folder).glob("*.toml")):
+        m = load_manifest(path)
+        out[m.name] = m
+    return out

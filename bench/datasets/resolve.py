@@ -1,0 +1,84 @@
+"""Turning `--dataset NAME|PATH` into a list of images, with the checks that make results trustworthy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BenchError
+from ..paths import data_root
+from .embedded import materialize
+from .images import ImageItem, scan_folder
+from .manifest import Manifest, load_manifests
+
+DEFAULT_DATASET = "skimage-photos"
+
+
+@dataclass
+class Dataset:
+    name: str
+    root: Path
+    images: list[ImageItem]
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
+    manifest: Manifest | None = None
+
+
+def identify(items: list[ImageItem], manifests: dict[str, Manifest]) -> Manifest | None:
+    """The manifest whose pixel hashes are exactly this set of images (e.g. a local Kodak copy)."""
+    hashes = {i.pixel_hash for i in items}
+    for m in manifests.values():
+        if m.pixel_hashes and set(m.pixel_hashes.values()) == hashes:
+            return m
+    return None
+
+
+def _check_against_manifest(items: list[ImageItem], manifest: Manifest) -> tuple[list[ImageItem], list]:
+    if not manifest.pixel_hashes:
+        return items, []
+    by_file = {Path(f).stem: h for f, h in manifest.pixel_hashes.items()}
+    good, bad = [], []
+    for item in items:
+        want = by_file.get(item.name)
+        if want is None:
+            bad.append((item.path, f"not an image of dataset '{manifest.name}' (no such file in its manifest)"))
+        elif want != item.pixel_hash:
+            bad.append((item.path, f"pixels differ from the '{manifest.name}' manifest (pixel sha256 "
+                                   f"{item.pixel_hash[:12]}..., expected {want[:12]}...); re-download it"))
+        else:
+            good.append(item)
+    return good, bad
+
+
+def resolve_dataset(spec: str | None) -> Dataset:
+    manifests = load_manifests()
+    spec = spec or DEFAULT_DATASET
+    path = Path(spec).expanduser()
+    if spec in manifests and not (path.is_dir() and "/" in spec):
+        manifest = manifests[spec]
+        if manifest.kind == "embedded":
+            root = materialize(manifest)
+        else:
+            root = data_root() / manifest.name
+            if not root.is_dir() or not any(root.iterdir()):
+                raise BenchError(f"dataset '{spec}' is not in {root}; run `bench datasets download {spec}` "
+                                 f"or set BENCH_DATA to the folder that holds '{spec}/'")
+        items, skipped = scan_folder(root)
+        items, bad = _check_against_manifest(items, manifest)
+        skipped += bad
+        if manifest.kind == "embedded" and bad:
+            raise BenchError(f"embedded dataset '{spec}' changed: {bad[0][1]}")
+        if not items:
+            raise BenchError(f"dataset '{spec}' in {root} has no usable images" +
+                             (f" ({len(skipped)} skipped: {skipped[0][1]})" if skipped else ""))
+        return Dataset(manifest.name, root, items, skipped, manifest)
+    if path.is_dir():
+        items, skipped = scan_folder(path)
+        if not items:
+            raise BenchError(f"folder {path} holds no readable images (.png, .jpg, ...)" +
+                             (f"; {len(skipped)} unreadable, e.g. {skipped[0][1]}" if skipped else ""))
+        manifest = identify(items, manifests)
+        return Dataset(manifest.name if manifest else path.resolve().name, path, items, skipped, manifest)
+    import difflib
+    hint = difflib.get_close_matches(spec, manifests, n=1)
+    raise BenchError(f"unknown dataset '{spec}'" + (f" (did you mean '{hint[0]}'?)" if hint else "") +
+                     f": not a known name ({', '.join(sorted(manifests))}) and not a folder")

