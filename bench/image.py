@@ -54,6 +54,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)     # mkstemp makes 0600; results folders are shared and archived
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -175,7 +175,8 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
     masks = None
     if opts.roi_masks:
         from .masks.pairing import pair_masks
-        masks = pair_masks(opts.roi_masks, [i.name for i in dataset.images])
+        masks = pair_masks(opts.roi_masks, [i.name for i in dataset.images],
+                           shapes={i.name: (i.height, i.width) for i in dataset.images})
         for stem, ref in masks[1].items():
             if isinstance(ref, str):
                 console.print(f"[yellow]mask problem:[/] {ref}")

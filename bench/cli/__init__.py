@@ -31,7 +31,8 @@ _register_all()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)   # returns the code of a typer.Exit in this mode
+        sys.exit(rc if isinstance(rc, int) else 0)
     except BenchError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)

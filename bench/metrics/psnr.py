@@ -10,9 +10,10 @@ from .base import Metric, register_metric
 def masked_mse_255(ref: torch.Tensor, dist: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per-image MSE on the 0..255 scale, averaged over channels and (weighted) pixels.
 
-    float64, so that PSNR of uint8 inputs is exact to printing precision.
+    Inputs are 8-bit images scaled to [0, 1] (float32); rounding back to integer levels in
+    float64 makes the result exactly the 8-bit PSNR, free of float32 scaling error.
     """
-    diff2 = ((ref.double() - dist.double()) * 255.0) ** 2
+    diff2 = ((ref.double() * 255.0).round() - (dist.double() * 255.0).round()) ** 2
     if mask is None:
         return diff2.mean(dim=(1, 2, 3))
     w = mask.double().expand_as(diff2)

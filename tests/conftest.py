@@ -1,0 +1,57 @@
+"""Shared fixtures: the Kodak folder, small image folders, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+KODAK = Path(os.environ.get("BENCH_DATA", ROOT.parent / "shared" / "datasets")) / "kodak"
+BENCH = [sys.executable, "-m", "bench.cli"]
+
+
+def kodak_or_skip() -> Path:
+    if not (KODAK / "kodim01.png").exists():
+        pytest.skip(f"Kodak not found at {KODAK} (set BENCH_DATA to the folder holding kodak/)")
+    return KODAK
+
+
+@pytest.fixture
+def kodak() -> Path:
+    return kodak_or_skip()
+
+
+def smooth_image(seed: int, h: int = 192, w: int = 256) -> np.ndarray:
+    """A natural-ish test picture: smooth gradients plus a little texture (compresses like a photo)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([128 + 100 * np.sin(x / (17 + seed) + c) * np.cos(y / (23 + c)) for c in range(3)], -1)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(smooth_image(i)).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture
+def env(tmp_path) -> dict:
+    """Environment for CLI subprocesses: isolated cache, no colour codes."""
+    return {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "NO_COLOR": "1", "TERM": "dumb",
+            "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+
+
+def run_cli(args: list[str], env: dict, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(BENCH + args, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
