@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -14,6 +15,8 @@ JOB_FIELDS = {"key", "run_id", "dataset", "image", "image_hash", "image_path", "
               "config_hash", "rate_param", "rate", "target_bpp", "setting", "mask_set", "mask_hash", "mask_path",
               "status", "error", "bytes", "bpp", "bpp_source", "encode_s", "decode_s", "bitstream_path",
               "recon_path", "recon_hash", "verified", "detail", "created"}
+# Columns of rd_points() rows that are not metrics.
+POINT_FIELDS = {"n_images", "n_errors", "bpp_source", "encode_s", "decode_s", "target_missed"}
 MSE_SUFFIX = "_mse"   # column suffix for "PSNR of the mean MSE"
 
 
@@ -44,7 +47,7 @@ def metric_meta(store, column: str) -> dict:
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in JOB_FIELDS]
+    return [c for c in frame.columns if c not in JOB_FIELDS and c not in POINT_FIELDS]
 
 
 def _psnr_of_mean_mse(psnr: pd.Series) -> float:
@@ -54,6 +57,18 @@ def _psnr_of_mean_mse(psnr: pd.Series) -> float:
     mse = 255.0 ** 2 * np.power(10.0, -vals / 10.0)
     m = mse.mean()
     return math.inf if m == 0 else 10.0 * math.log10(255.0 ** 2 / m)
+
+
+def _target_missed(details: pd.Series) -> int:
+    """Rows whose --target-bpp search ended outside tolerance or out of the knob's reach."""
+    n = 0
+    for d in details.dropna():
+        try:
+            info = json.loads(d)
+        except (TypeError, ValueError):
+            continue
+        n += int(not info.get("reachable", True) or not info.get("within_tolerance", True))
+    return n
 
 
 def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None) -> pd.DataFrame:
@@ -81,7 +96,8 @@ def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None
                    bpp=ok["bpp"].mean() if len(ok) else float("nan"),
                    bpp_source=ok["bpp_source"].iloc[0] if len(ok) else None,
                    encode_s=ok["encode_s"].mean() if len(ok) else float("nan"),
-                   decode_s=ok["decode_s"].mean() if len(ok) else float("nan"))
+                   decode_s=ok["decode_s"].mean() if len(ok) else float("nan"),
+                   target_missed=_target_missed(ok["detail"]) if pd.notna(g["target_bpp"].iloc[0]) else 0)
         for c in mcols:
             row[c] = ok[c].mean() if len(ok) else float("nan")
             cls = METRICS.get(split_column(c)[1])

@@ -14,7 +14,6 @@ from rich.table import Table
 
 from . import _options as O
 
-HIDDEN = {"config_hash", "mask_set", "rate_param", "target_bpp", "encode_s", "decode_s", "bpp_source"}
 
 
 def register(app: typer.Typer) -> None:
@@ -42,8 +41,7 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
         console.print("no results")
         return
     for (dataset, mask_set), block in points.groupby(["dataset", "mask_set"], sort=False):
-        cols = [c for c in metric_columns(block) if c not in HIDDEN and c not in
-                {"n_images", "n_errors", "bpp", "rate", "setting", "codec", "dataset"}]
+        cols = metric_columns(block)
         if metrics:
             cols = [c for c in cols if any(c == m or c.startswith(m + "_") or c.endswith("-" + m) or
                                            c.endswith("-" + m + "_mse") for m in metrics)]
@@ -56,11 +54,16 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
         has_err = block["n_errors"].sum() > 0
         if has_err:
             table.add_column("errors", justify="right")
+        has_missed = "target_missed" in block and block["target_missed"].sum() > 0
+        if has_missed:
+            table.add_column("target missed", justify="right")
         for _, r in block.iterrows():
             bpp = _fmt(r["bpp"]) + ("*" if r.get("bpp_source") == "estimated" else "")
             cells = [r["codec"], r["setting"], str(int(r["n_images"])), bpp] + [_fmt(r[c]) for c in cols]
             if has_err:
                 cells.append(str(int(r["n_errors"])))
+            if has_missed:
+                cells.append(str(int(r["target_missed"])))
             table.add_row(*cells)
         console.print(table)
 
@@ -115,7 +118,7 @@ def compressai_json(points: pd.DataFrame) -> list[dict]:
         g = g.sort_values("bpp")
         res = {"bpp": g["bpp"].tolist()}
         for c in metric_columns(g):
-            if c in {"n_images", "n_errors", "rate", "encode_s", "decode_s", "setting"} or g[c].isna().all():
+            if g[c].isna().all():
                 continue
             res[COMPRESSAI_NAMES.get(c, c)] = g[c].tolist()
         res["encoding_time"] = g["encode_s"].tolist()
