@@ -61,6 +61,7 @@ class RunReport:
     dataset: str = ""
     skipped_images: list[tuple[str, str]] = field(default_factory=list)
     wall_s: float = 0.0
+    stage_s: dict[str, float] = field(default_factory=dict)   # wall time per stage
 
 
 def _progress(console: Console) -> Progress:
@@ -204,10 +205,12 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
         ex = _Executor(store, opts, report, lambda: progress.advance(task))
         gpu = [j for j in todo if codecs[j.codec_spec].device != "cpu"]
         cpu = [j for j in todo if codecs[j.codec_spec].device == "cpu"]
+        t0 = time.perf_counter()
         if cpu:
             ex.pooled(cpu) if opts.workers > 0 else ex.in_process(cpu)
         if gpu:
             ex.in_process(gpu)
+        report.stage_s["encode/decode"] = time.perf_counter() - t0
 
         metrics = _make_metrics(metric_names, opts.device, report, console)
         keys = [j.key for j in jobs]
@@ -215,15 +218,19 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
             if keys else []
         per_image = [m for m in metrics if m.kind != "distribution"]
         if per_image and ok_rows:
+            t0 = time.perf_counter()
             mtask = progress.add_task("metrics", total=len(ok_rows))
             from .metric_stage import compute_per_image_metrics
             compute_per_image_metrics(store, ok_rows, per_image, opts.device, opts.batch_size,
                                       lambda n: progress.advance(mtask, n))
+            report.stage_s["metrics"] = time.perf_counter() - t0
         dist = [m for m in metrics if m.kind == "distribution"]
         if dist and ok_rows:
+            t0 = time.perf_counter()
             from .distribution_stage import run_distribution_metrics
             dtask = progress.add_task("dataset metrics", total=None)
             run_distribution_metrics(store, ok_rows, dist, opts.device, lambda n=1: progress.advance(dtask, n))
+            report.stage_s["dataset metrics"] = time.perf_counter() - t0
     env["missing_metrics"] = report.missing_metrics
     store.finish_run(run_id, env)
     store.close()

@@ -50,8 +50,9 @@ def run(
         console.print(f"[red]... and {len(report.errors) - 20} more failed jobs[/] (see `bench export`)")
     for name, reason in report.missing_metrics.items():
         console.print(f"[yellow]metric '{name}' missing from these results:[/] {reason}")
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_s.items())
     console.print(f"{report.done} jobs done, {report.failed} failed, {report.skipped} reused from earlier runs; "
-                  f"{report.wall_s:.1f} s")
+                  f"{report.wall_s:.1f} s" + (f" ({stages})" if stages else ""))
     from ..results import rd_points
     from ..store import Store
     codec_names = [s.partition(":")[0] for s in opts.codecs]
