@@ -28,10 +28,11 @@ def library_versions() -> dict[str, str]:
 
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=5).stdout.strip() or None
+        proc = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--verify", "-q", "HEAD"],
+                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
 def machine() -> dict:

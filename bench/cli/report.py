@@ -1,0 +1,56 @@
+"""`bench report`: a static HTML report (RD plots, BD tables, gallery, metadata)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import _options as O
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report", help="One static HTML page (plus images) with RD plots, BD-rate/BD-metric tables, "
+                               "a reconstruction gallery and run metadata; opens from disk.")(report)
+
+
+def report(
+    out: Path = O.Out,
+    report_dir: Optional[Path] = typer.Option(None, "--report-dir", help="Where index.html goes (default: OUT/report)."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="BD anchor codec (default: jpeg if run, else the first codec)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="Comma-separated metrics; default: all stored."),
+    method: str = typer.Option("pchip", "--method", help="BD method: pchip, cubic or akima."),
+    dataset: Optional[str] = O.Dataset,
+    codecs: Optional[str] = O.Codecs,
+    images: Optional[str] = typer.Option(None, "--images", help="Gallery images by stem, e.g. kodim23,kodim05 (default: the first two)."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", help="Gallery rate: each codec's point closest to this bpp "
+                                        "(default: the lowest bpp every codec reaches)."),
+    crop: int = typer.Option(256, "--crop", help="Gallery crop size in pixels."),
+    at: Optional[str] = typer.Option(None, "--at", help="Gallery crop centre X,Y (default: ROI centre, else image centre)."),
+    log_x: bool = typer.Option(False, "--log-x", help="Log-scale bpp axis in the plots."),
+    title: str = typer.Option("Rate-distortion report", "--title"),
+) -> None:
+    from ..errors import BenchError
+    from ..report.builder import ReportOptions, build_report, ensure_self_contained
+    from ..store import Store
+
+    centre = None
+    if at:
+        try:
+            x, y = (int(v) for v in at.split(","))
+            centre = (x, y)
+        except ValueError:
+            raise BenchError(f"--at takes X,Y pixel coordinates, got '{at}'") from None
+    if crop < 16:
+        raise BenchError(f"--crop must be at least 16 pixels, got {crop}")
+    store = Store(out, create=False)
+    codec_list = O.split_list(codecs)
+    if codec_list and anchor and anchor not in codec_list:
+        codec_list.append(anchor)
+    options = ReportOptions(anchor=anchor, metrics=O.split_list(metrics) or None, method=method, dataset=dataset,
+                            codecs=codec_list or None, gallery_images=O.split_list(images) or None, gallery_bpp=bpp,
+                            crop=crop, crop_centre=centre, log_x=log_x, title=title)
+    html = build_report(store, report_dir or Path(out) / "report", options)
+    ensure_self_contained(html)
+    typer.echo(str(html))
