@@ -24,7 +24,8 @@ class PillowCodec(Codec):
 
     def encode(self, image: np.ndarray, rate: float, roi=None) -> bytes:
         buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format=self.format, quality=int(rate),
+        quality = int(rate) if self.rate_is_integer else float(rate)
+        Image.fromarray(image).save(buf, format=self.format, quality=quality,
                                     **{**self.save_args, **self.options})
         return buf.getvalue()
 
@@ -67,6 +68,7 @@ class WebP(PillowCodec):
     description = "WebP lossy (libwebp via Pillow), method 6"
     format, feature, extension = "WEBP", "webp", "webp"
     save_args = {"method": 6, "lossless": False}
+    rate_is_integer = False        # libwebp's quality is a float; --target-bpp needs the finer steps
     default_rates = (5, 20, 40, 60, 75, 90)
 
 

@@ -1,0 +1,117 @@
+"""Hit a target bpp per image by bisection on a codec's native knob (`bench run --target-bpp`).
+
+The knob is searched in the orientation where bpp rises (QP-like knobs are flipped via
+`rate_increases_bpp`). Range ends are only encoded when the bracket closes onto them,
+so an extreme knob value (QP 0, lossless-like) is never paid for unless the target
+needs it. Every probe is kept: the closest one wins, and the (knob, bpp) pairs are
+checked for monotonicity, since codecs with rate-distortion optimisation can bump.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from .codec import Codec
+from .errors import BenchError
+
+FLOAT_RTOL = 0.01       # a float knob stops once within 1 % of the target
+FLOAT_MAX_PROBES = 14   # ... or after this many encodes
+FLOAT_XTOL = 1e-3       # ... or when the bracket is this fraction of the knob range (plateaus, range ends)
+TOLERANCE = 0.05        # what the detail calls "within tolerance" (a row is never dropped for it)
+
+
+def encode_at_target(codec: Codec, image: np.ndarray, target_bpp: float,
+                     roi: np.ndarray | None = None) -> tuple[bytes, float, dict[str, Any]]:
+    """Bitstream at the knob value whose bpp is closest to `target_bpp`, that value, and a detail dict.
+
+    detail: target_bpp, achieved_bpp, rel_error, within_tolerance, iterations (encodes),
+    reachable, reason (when not reachable), probes [[knob, bpp], ...] in knob order,
+    monotonic.
+    """
+    if not (isinstance(target_bpp, (int, float)) and math.isfinite(target_bpp) and target_bpp > 0):
+        raise BenchError(f"--target-bpp {target_bpp!r} must be a positive number of bits per pixel")
+    h, w = image.shape[:2]
+    integer = codec.rate_is_integer
+    lo_knob, hi_knob = codec.rate_range
+    if integer:
+        lo_knob, hi_knob = math.ceil(lo_knob), math.floor(hi_knob)
+    sign = 1.0 if codec.rate_increases_bpp else -1.0     # u = sign * knob rises with bpp
+    # positive float knobs (distance, bpp) act on a ratio scale: bisect their logarithm
+    geometric = not integer and lo_knob > 0
+    scale, unscale = (math.log, math.exp) if geometric else (float, float)
+    probes: dict[float, tuple[float, bytes]] = {}
+
+    def knob_of(u: float) -> float:
+        if integer:
+            return round(sign * u)
+        return min(max(unscale(sign * u), lo_knob), hi_knob) + 0.0      # + 0.0: no "-0"
+
+    def probe(u: float) -> float:
+        knob = knob_of(u)
+        if knob not in probes:
+            data = codec.encode(image, knob, roi=roi)
+            probes[knob] = (8.0 * len(data) / (h * w), data)
+        return probes[knob][0]
+
+    # bracket in u-space: bpp(u_lo) <= target <= bpp(u_hi) is assumed until an end is probed
+    u_lo, u_hi = sorted((sign * scale(lo_knob), sign * scale(hi_knob)))
+    u_lo_start, u_hi_start = u_lo, u_hi
+    while True:
+        if integer:
+            if u_hi - u_lo <= 1:
+                break
+            u_mid = math.floor((u_lo + u_hi) / 2)
+        else:
+            if len(probes) >= FLOAT_MAX_PROBES or u_hi - u_lo < FLOAT_XTOL * (u_hi_start - u_lo_start):
+                break
+            u_mid = (u_lo + u_hi) / 2
+        bpp = probe(u_mid)
+        if not integer and abs(bpp - target_bpp) <= FLOAT_RTOL * target_bpp:
+            break
+        if bpp < target_bpp:
+            u_lo = u_mid
+        else:
+            u_hi = u_mid
+
+    # an end of the knob range that the bracket closed onto: probe it to know if the target is reachable
+    u_min, u_max = u_lo_start, u_hi_start
+    best_bpp = min((b for b, _ in probes.values()), key=lambda b: abs(b - target_bpp))
+    if abs(best_bpp - target_bpp) > FLOAT_RTOL * target_bpp or integer:
+        for u_end, close in ((u_min, u_lo == u_min), (u_max, u_hi == u_max)):
+            if close:
+                probe(u_end)
+
+    knob, (achieved, data) = min(probes.items(), key=lambda kv: (abs(kv[1][0] - target_bpp), kv[0]))
+    ordered = sorted(probes.items(), key=lambda kv: sign * kv[0])     # by rising u
+    bpps = [b for _, (b, _) in ordered]
+    monotonic = all(b1 <= b2 for b1, b2 in itertools.pairwise(bpps))
+    detail: dict[str, Any] = {
+        "target_bpp": float(target_bpp), "achieved_bpp": achieved,
+        "rel_error": (achieved - target_bpp) / target_bpp,
+        "within_tolerance": abs(achieved - target_bpp) <= TOLERANCE * target_bpp,
+        "rate_param": codec.rate_param, "iterations": len(probes),
+        "probes": [[k, b] for k, (b, _) in sorted(probes.items())], "monotonic": monotonic,
+        "reachable": True,
+    }
+    floor_knob, ceil_knob = knob_of(u_min), knob_of(u_max)
+    if floor_knob in probes and target_bpp < probes[floor_knob][0]:
+        detail.update(reachable=False, reason=f"target {target_bpp:g} bpp is below the lowest this codec "
+                      f"reaches on this image ({probes[floor_knob][0]:.4g} bpp at {codec.rate_param}="
+                      f"{floor_knob:g})")
+    elif ceil_knob in probes and target_bpp > probes[ceil_knob][0]:
+        detail.update(reachable=False, reason=f"target {target_bpp:g} bpp is above the highest this codec "
+                      f"reaches on this image ({probes[ceil_knob][0]:.4g} bpp at {codec.rate_param}="
+                      f"{ceil_knob:g})")
+    if detail["reachable"] and not detail["within_tolerance"]:
+        below = [(k, b) for k, (b, _) in ordered if b < target_bpp][-1:]
+        above = [(k, b) for k, (b, _) in ordered if b >= target_bpp][:1]
+        steps = ", ".join(f"{codec.rate_param}={k:g} gives {b:.4g} bpp" for k, b in below + above)
+        detail["note"] = f"the knob is too coarse here to come within {TOLERANCE:.0%}: {steps}"
+    if not monotonic:
+        warning = f"bpp is not monotonic in {codec.rate_param} over the probes; closest probe kept"
+        detail["note"] = "; ".join(filter(None, [detail.get("note"), warning]))
+    return data, knob, detail

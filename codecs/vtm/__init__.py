@@ -1,0 +1,129 @@
+"""VTM, the VVC reference software, run the way the ROI-diffusion paper ran it (its Appendix E).
+
+RGB goes in as planar 8-bit 4:4:4 with `--InputColourSpaceConvert=RGBtoGBR` (G is coded
+as the luma channel), the all-intra config shipped beside this file, one frame, QP knob.
+The bitstream is the .bin file EncoderApp writes (it carries the picture size); decoding
+runs DecoderApp with `--OutputColourSpaceConvert=GBRtoRGB` at 8-bit output.
+
+(The paper's prose also mentions a BT.709 YCbCr conversion, but its command line codes
+GBR directly; this adapter follows the command line.)
+
+The binaries are user-provided: EncoderApp[Static] / DecoderApp[Static] found in
+$BENCH_VTM_DIR (or its bin/), then PATH; the option dir=FOLDER comes first when the class is
+built directly (`bench` commands check availability before options are applied).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.codec import Codec, register_codec
+from bench.errors import CodecError, CodecUnavailable
+
+from .._tools import find_binary, not_found_message, run, version_line
+from .._video import annexb_size
+
+CONFIG = Path(__file__).with_name("encoder_intra_vtm.cfg")
+ENCODERS = ("EncoderAppStatic", "EncoderApp")
+DECODERS = ("DecoderAppStatic", "DecoderApp")
+ENV_VAR = "BENCH_VTM_DIR"
+
+# One line per coded picture, e.g.
+# "POC    0 LId:  0 TId: 0 ( IDR_N_LP, I-SLICE, QP 37 )     123456 bits [Y 35.1234 dB    U ... ]"
+FRAME_LINE = re.compile(r"POC\s+(?P<poc>\d+)\b.*?QP\s+(?P<qp>-?\d+)\s*\)\s+(?P<bits>\d+)\s+bits\s+"
+                        r"\[Y\s+(?P<y>[\d.]+|inf|nan)\s+dB\s+U\s+(?P<u>[\d.]+|inf|nan)\s+dB\s+"
+                        r"V\s+(?P<v>[\d.]+|inf|nan)\s+dB\]")
+
+
+def parse_encoder_log(text: str) -> list[dict]:
+    """EncoderApp's per-picture lines -> [{poc, qp, bits, psnr_y, psnr_u, psnr_v}].
+
+    With --SNRInternalColourSpace=1 the three PSNRs are of the coded G, B, R planes.
+    VTM's bit count leaves out SEI and start codes; the row's bpp uses the file size.
+    """
+    return [{"poc": int(m["poc"]), "qp": int(m["qp"]), "bits": int(m["bits"]),
+             "psnr_y": float(m["y"]), "psnr_u": float(m["u"]), "psnr_v": float(m["v"])}
+            for m in FRAME_LINE.finditer(text)]
+
+
+def planar_rgb(image: np.ndarray) -> bytes:
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)).tobytes()
+
+
+def from_planar_rgb(raw: bytes, width: int, height: int) -> np.ndarray:
+    if len(raw) != 3 * width * height:
+        raise CodecError(f"DecoderApp wrote {len(raw)} bytes, expected {3 * width * height} for "
+                         f"8-bit 4:4:4 {width}x{height}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(3, height, width).transpose(1, 2, 0).copy()
+
+
+@register_codec
+class VTM(Codec):
+    name = "vtm"
+    rate_param = "qp"
+    rate_range = (0, 63)
+    rate_increases_bpp = False
+    default_rates = (22, 27, 32, 37)        # the JVET common-test-condition QPs
+    extension = "bin"
+    description = "VVC reference encoder VTM (user-provided binaries), all-intra, 4:4:4 GBR, QP knob"
+
+    def __init__(self, dir: str | None = None, config: str | None = None, **options):
+        # `dir` only says where the binaries are (their version is in versions()), so it stays
+        # out of the options that identify results
+        super().__init__(**({"config": config} if config else {}), **options)
+        self.dir = dir
+        self.config = Path(config) if config else CONFIG
+
+    def binaries(self) -> tuple[str, str]:
+        enc, dec = find_binary(ENCODERS, ENV_VAR, self.dir), find_binary(DECODERS, ENV_VAR, self.dir)
+        if not enc or not dec:
+            raise CodecUnavailable(f"vtm: {not_found_message(ENCODERS if not enc else DECODERS, ENV_VAR)}")
+        return enc, dec
+
+    def encoder_command(self, encoder: str, raw: str, bitstream: str, width: int, height: int, qp: int) -> list[str]:
+        # Appendix E's command, less --ReconFile: the reconstruction comes from DecoderApp.
+        return [encoder, "-c", str(self.config), f"--InputFile={raw}", f"--BitstreamFile={bitstream}",
+                f"--SourceWidth={width}", f"--SourceHeight={height}", "--InputBitDepth=8",
+                "--OutputBitDepth=8", "--OutputBitDepthC=8", "--InputChromaFormat=444", "--FrameRate=1",
+                "--FramesToBeEncoded=1", f"--QP={int(qp)}", "--ConformanceWindowMode=1",
+                "--InputColourSpaceConvert=RGBtoGBR", "--SNRInternalColourSpace=1",
+                "--OutputInternalColourSpace=0"]
+
+    def decoder_command(self, decoder: str, bitstream: str, recon: str) -> list[str]:
+        return [decoder, "-b", bitstream, "-o", recon, "-d", "8", "--OutputColourSpaceConvert=GBRtoRGB"]
+
+    def encode(self, image: np.ndarray, rate: float, roi=None) -> bytes:
+        encoder, _ = self.binaries()
+        h, w = image.shape[:2]
+        with tempfile.TemporaryDirectory(prefix="bench-vtm-") as tmp:
+            raw, bitstream = Path(tmp, "in.rgb"), Path(tmp, "out.bin")
+            raw.write_bytes(planar_rgb(image))
+            proc = run(self.encoder_command(encoder, str(raw), str(bitstream), w, h, rate), cwd=tmp)
+            if not parse_encoder_log(proc.stdout.decode(errors="replace")):
+                raise CodecError("EncoderApp finished without reporting a coded picture")
+            return bitstream.read_bytes()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        _, decoder = self.binaries()
+        width, height = annexb_size(data, "vvc")
+        with tempfile.TemporaryDirectory(prefix="bench-vtm-") as tmp:
+            bitstream, recon = Path(tmp, "in.bin"), Path(tmp, "out.rgb")
+            bitstream.write_bytes(data)
+            run(self.decoder_command(decoder, str(bitstream), str(recon)), cwd=tmp)
+            return from_planar_rgb(recon.read_bytes(), width, height)
+
+    def versions(self) -> dict:
+        encoder, _ = self.binaries()
+        return {"vtm": version_line((encoder, "--help"), r"VTM Encoder Version (\S+)"),
+                "config": CONFIG.name if self.config == CONFIG else str(self.config)}
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        for names in (ENCODERS, DECODERS):
+            if not find_binary(names, ENV_VAR):
+                return not_found_message(names, ENV_VAR)
+        return None

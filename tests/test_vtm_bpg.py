@@ -1,0 +1,147 @@
+"""VTM and BPG adapters: command lines, log parsing, raw-file layout, binary discovery; real runs
+only where the user-provided binaries are installed (skipped with the reason otherwise)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import stat
+
+import numpy as np
+import pytest
+
+from bench.codec_registry import discover, make_codec
+from bench.errors import BenchError, CodecError
+from bench.image import load_rgb
+
+from .conftest import kodak_or_skip, run_cli
+
+PAPER_FLAGS = [  # Appendix E of the ROI-diffusion paper (shared/papers/region-adaptive-diffusion-codec.txt)
+    "--InputBitDepth=8", "--OutputBitDepth=8", "--OutputBitDepthC=8", "--InputChromaFormat=444",
+    "--FrameRate=1", "--FramesToBeEncoded=1", "--ConformanceWindowMode=1",
+    "--InputColourSpaceConvert=RGBtoGBR", "--SNRInternalColourSpace=1", "--OutputInternalColourSpace=0"]
+
+
+def plugin(name):
+    discover()
+    return importlib.import_module(f"bench._plugins.codecs.{name}")
+
+
+@pytest.fixture
+def no_binaries(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("BENCH_VTM_DIR", raising=False)
+    monkeypatch.delenv("BENCH_BPG_DIR", raising=False)
+
+
+def test_vtm_encoder_command_is_the_papers():
+    vtm = plugin("vtm")
+    cmd = vtm.VTM().encoder_command("/opt/vtm/EncoderAppStatic", "in.rgb", "out.bin", 768, 512, 37)
+    assert cmd[:3] == ["/opt/vtm/EncoderAppStatic", "-c", str(vtm.CONFIG)]
+    assert set(PAPER_FLAGS) <= set(cmd)
+    assert {"--InputFile=in.rgb", "--BitstreamFile=out.bin", "--SourceWidth=768", "--SourceHeight=512",
+            "--QP=37"} <= set(cmd)
+    assert not any(c.startswith("--ReconFile") for c in cmd)
+    dec = vtm.VTM().decoder_command("DecoderApp", "in.bin", "out.rgb")
+    assert dec == ["DecoderApp", "-b", "in.bin", "-o", "out.rgb", "-d", "8", "--OutputColourSpaceConvert=GBRtoRGB"]
+
+
+def test_shipped_intra_config_is_all_intra_with_unique_keys():
+    text = plugin("vtm").CONFIG.read_text()
+    pairs = [re.split(r"\s*:\s*", line.split("#")[0].strip(), maxsplit=1)
+             for line in text.splitlines() if line.split("#")[0].strip()]
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys))
+    cfg = dict(pairs)
+    assert (cfg["IntraPeriod"], cfg["GOPSize"], cfg["InternalBitDepth"], cfg["CTUSize"]) == ("1", "1", "10", "128")
+    assert "BSD" in text and "VVCSoftware_VTM" in text          # attribution of the values
+
+
+def test_vtm_log_parsing():
+    # one line in the layout of VTM's EncGOP picture summary printf
+    line = ("POC    0 LId:  0 TId: 0 ( IDR_N_LP, I-SLICE, QP 37 )      98712 bits "
+            "[Y 31.4567 dB    U 33.1234 dB    V 32.9876 dB] [ET     4 ] [L0 ] [L1 ]")
+    (frame,) = plugin("vtm").parse_encoder_log("VVCSoftware: VTM Encoder Version 22.2\n" + line + "\n\n")
+    assert frame == {"poc": 0, "qp": 37, "bits": 98712, "psnr_y": 31.4567, "psnr_u": 33.1234, "psnr_v": 32.9876}
+    assert plugin("vtm").parse_encoder_log("error: cannot open file") == []
+
+
+def test_vtm_raw_files_are_planar_rgb():
+    vtm = plugin("vtm")
+    img = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    raw = vtm.planar_rgb(img)
+    assert raw[:6] == bytes(img[..., 0].ravel())                 # the R plane first
+    assert (vtm.from_planar_rgb(raw, 3, 2) == img).all()
+    with pytest.raises(CodecError, match="expected 18"):
+        vtm.from_planar_rgb(raw[:-1], 3, 2)
+
+
+def test_picture_size_is_read_from_a_vvc_stream():
+    # the size VTM's decode path uses comes from the stream's parameter sets (here a VVenC stream)
+    img = np.random.default_rng(0).integers(0, 255, (100, 150, 3), dtype=np.uint8)
+    data = make_codec("vvc:preset=faster").encode(img, 40)
+    assert plugin("_video").annexb_size(data, "vvc") == (150, 100)
+
+
+def test_missing_binaries_make_a_clear_unavailable_reason(no_binaries):
+    codecs = discover()
+    assert codecs["vtm"].unavailable().startswith("EncoderAppStatic not found on PATH; set BENCH_VTM_DIR")
+    assert codecs["bpg"].unavailable().startswith("bpgenc not found on PATH; set BENCH_BPG_DIR")
+    with pytest.raises(BenchError, match="codec 'vtm' is not available here: EncoderAppStatic not found"):
+        make_codec("vtm")
+
+
+def test_binaries_are_found_through_the_env_folder(no_binaries, tmp_path, monkeypatch):
+    folder = tmp_path / "vtm" / "bin"
+    folder.mkdir(parents=True)
+    for name in ("EncoderApp", "DecoderApp"):
+        exe = folder / name
+        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("BENCH_VTM_DIR", str(tmp_path / "vtm"))
+    vtm = plugin("vtm").VTM
+    assert vtm.unavailable() is None
+    assert vtm().binaries() == (str(folder / "EncoderApp"), str(folder / "DecoderApp"))
+
+
+def test_bench_list_codecs_says_not_available(env, tmp_path):
+    env = {k: v for k, v in env.items() if k not in ("BENCH_VTM_DIR", "BENCH_BPG_DIR")}
+    env["PATH"] = str(tmp_path)                    # an empty PATH: no user binaries
+    proc = run_cli(["list", "codecs"], env)
+    assert proc.returncode == 0, proc.stderr
+    flat = " ".join(proc.stdout.split())
+    assert "not available: EncoderAppStatic not found on PATH" in flat
+    assert "not available: bpgenc not found on PATH" in flat
+
+
+def test_bpg_commands():
+    bpg = plugin("bpg").BPG()
+    assert bpg.encoder_command("bpgenc", "in.png", "out.bpg", 30) == [
+        "bpgenc", "-q", "30", "-f", "444", "-b", "8", "-e", "x265", "-m", "8", "-o", "out.bpg", "in.png"]
+    assert bpg.decoder_command("bpgdec", "in.bpg", "out.png") == ["bpgdec", "-o", "out.png", "in.bpg"]
+
+
+def real_run(name):
+    cls = discover()[name]
+    reason = cls.unavailable()
+    if reason:
+        pytest.skip(f"{name} binaries not installed: {reason}")
+    img = load_rgb(kodak_or_skip() / "kodim23.png")[:128, :192].copy()
+    codec = make_codec(name)
+    low, high = (make_codec(name).encode(img, qp) for qp in (42, 27))
+    recs = [codec.decode(d) for d in (low, high)]
+    assert all(r.shape == img.shape and r.dtype == np.uint8 for r in recs)
+    assert len(low) < len(high)
+    err = [np.mean((img.astype(float) - r) ** 2) for r in recs]
+    assert err[1] < err[0] and 10 * np.log10(255 ** 2 / err[0]) > 22
+    return low
+
+
+def test_vtm_real_run():
+    data = real_run("vtm")
+    assert data[:4] == b"\x00\x00\x00\x01"
+
+
+def test_bpg_real_run():
+    data = real_run("bpg")
+    assert data[:4] == b"BPG\xfb"
