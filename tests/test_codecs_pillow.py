@@ -78,3 +78,16 @@ def test_registry_lists_the_pillow_codecs():
     codecs = discover()
     for name in ("jpeg", "jpeg-444", "webp", "avif"):
         assert name in codecs and codecs[name].unavailable() is None
+
+
+@pytest.mark.parametrize("quality", [1, 5, 30, 49, 50, 75, 95, 100])
+def test_jpeg_integer_quality_is_byte_identical_to_libjpeg_quality(quality, kodim):
+    buf = io.BytesIO()
+    Image.fromarray(kodim).save(buf, format="JPEG", quality=quality, subsampling="4:2:0", optimize=True)
+    assert make_codec("jpeg").encode(kodim, quality) == buf.getvalue()
+
+
+def test_jpeg_fractional_quality_lies_between_its_integer_neighbours(kodim):
+    codec = make_codec("jpeg")
+    sizes = [len(codec.encode(kodim, q)) for q in (7, 7.5, 8)]
+    assert sizes[0] < sizes[1] < sizes[2]
