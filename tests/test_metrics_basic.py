@@ -99,3 +99,13 @@ def test_ms_ssim_too_small_image_is_a_clear_error():
     img = np.zeros((100, 120, 3), np.uint8)
     with pytest.raises(BenchError, match="at least 161px"):
         MSSSIM()(t(img), t(img))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 192, 256), (1, 3, 171, 233)])     # even and odd sizes
+def test_ms_ssim_equals_pytorch_msssim_as_compressai_calls_it(shape):
+    from pytorch_msssim import ms_ssim
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(shape, generator=g)
+    dist = (ref + 0.08 * torch.randn(shape, generator=g)).clamp(0, 1)
+    want = ms_ssim(ref, dist, data_range=1.0, size_average=False)
+    assert torch.allclose(MSSSIM()(ref, dist), want, atol=1e-5, rtol=0)   # float32 summation order only
