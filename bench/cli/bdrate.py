@@ -12,7 +12,7 @@ from . import _options as O
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bdrate", help="BD-rate (or BD-metric) table per dataset against an anchor codec: one row per "
+    app.command("bdrate", short_help="BD-rate / BD-metric table against an anchor codec.", help="BD-rate (or BD-metric) table per dataset against an anchor codec: one row per "
                                "codec, one column per metric (ROI/background columns when masks were used).")(bdrate)
 
 

@@ -12,7 +12,7 @@ from . import _options as O
 
 
 def register(app: typer.Typer) -> None:
-    app.command("import", help="Import published RD curves (CompressAI-style JSON with name/results.bpp/"
+    app.command("import", short_help="Import published RD curves as reference codecs.", help="Import published RD curves (CompressAI-style JSON with name/results.bpp/"
                                "results.psnr-rgb..., or a CSV of bpp + metric columns) as reference codecs.")(import_)
 
 

@@ -11,7 +11,7 @@ from . import _options as O
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plot", help="RD curves with bpp on x: one panel per metric, one figure per dataset (and mask "
+    app.command("plot", short_help="RD curves (PNG and PDF/SVG), one panel per metric.", help="RD curves with bpp on x: one panel per metric, one figure per dataset (and mask "
                              "set); full image solid, ROI dotted. Writes PNG and PDF/SVG.")(plot)
 
 

@@ -11,7 +11,7 @@ from . import _options as O
 
 
 def register(app: typer.Typer) -> None:
-    app.command("report", help="One static HTML page (plus images) with RD plots, BD-rate/BD-metric tables, "
+    app.command("report", short_help="Static HTML report: plots, BD tables, gallery, metadata.", help="One static HTML page (plus images) with RD plots, BD-rate/BD-metric tables, "
                                "a reconstruction gallery and run metadata; opens from disk.")(report)
 
 
