@@ -3,13 +3,12 @@ so a new command is a new file here, not an edit to a central if-chain."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 
 import typer
 
 from ..errors import BenchError
+from ..plugins import import_submodules
 
 app = typer.Typer(
     help="Rate-distortion benchmark suite for image codecs: run codecs over datasets, "
@@ -18,10 +17,7 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for module in import_submodules(__name__, __path__, skip=()):
         if hasattr(module, "register"):
             module.register(app)
 

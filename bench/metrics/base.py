@@ -14,8 +14,6 @@ kind, mask support, weights) is class-level data, so no code branches on metric 
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any, ClassVar
 
 METRICS: dict[str, type["Metric"]] = {}
@@ -88,9 +86,9 @@ def discover_metrics() -> dict[str, type[Metric]]:
     global _discovered
     if not _discovered:
         import bench.metrics as pkg
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if not info.name.startswith("_") and info.name != "base":
-                importlib.import_module(f"bench.metrics.{info.name}")
+
+        from ..plugins import import_submodules
+        import_submodules(pkg.__name__, pkg.__path__)
         _discovered = True
     return METRICS
 

@@ -9,13 +9,12 @@ every module of this package.
 from __future__ import annotations
 
 import difflib
-import importlib
-import pkgutil
 from typing import Any
 
 import numpy as np
 
 from ...errors import BenchError
+from ...plugins import import_submodules
 from .base import (
     GENERATORS,
     MaskGenerator,
@@ -38,9 +37,7 @@ _discovered = False
 def discover_generators() -> dict[str, type[MaskGenerator]]:
     global _discovered
     if not _discovered:
-        for info in pkgutil.iter_modules(__path__):
-            if not info.name.startswith("_") and info.name != "base":
-                importlib.import_module(f"{__name__}.{info.name}")
+        import_submodules(__name__, __path__)
         _discovered = True
     return GENERATORS
 
