@@ -16,12 +16,15 @@ from typing import ClassVar
 import torch
 
 from .. import weights as W
+from ._weighted import WeightedNetwork
 from .base import Metric
 
 NR_MASK_NOTE = "no-reference metric: not defined on a masked region (no roi-/bg- columns)"
 
 
-class PyiqaNoReference(Metric):
+class PyiqaNoReference(WeightedNetwork, Metric):
+    libraries = ("pyiqa", "torch")
+    packages = (("pyiqa", "pyiqa"),)
     kind = "no-reference"
     higher_is_better = True
     supports_mask = False
@@ -48,11 +51,3 @@ class PyiqaNoReference(Metric):
         with torch.no_grad():
             return self.net(dist.float()).reshape(-1)
 
-    def versions(self):
-        out = W.library_versions("pyiqa", "torch")
-        out[f"weights:{self.weights_name}"] = W.spec(self.weights_name).sha256
-        return out
-
-    @classmethod
-    def unavailable(cls):
-        return W.unavailable(cls.weights_name, packages=(("pyiqa", "pyiqa"),))

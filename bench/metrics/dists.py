@@ -13,6 +13,7 @@ import torch
 
 from .. import weights as W
 from ._masks import cell_weights, check_mask
+from ._weighted import WeightedNetwork
 from .base import Metric, register_metric
 
 CHANNELS = (3, 64, 128, 256, 512, 512)
@@ -74,7 +75,9 @@ class DISTSNet(torch.nn.Module):
 
 
 @register_metric
-class DISTS(Metric):
+class DISTS(WeightedNetwork, Metric):
+    libraries = ("DISTS-pytorch", "torch", "torchvision")
+    packages = (("DISTS_pytorch", "DISTS-pytorch"),)
     name = "dists"
     kind = "full-reference"
     higher_is_better = False
@@ -96,11 +99,3 @@ class DISTS(Metric):
         with torch.no_grad():
             return self.net(ref.float(), dist.float(), mask)
 
-    def versions(self):
-        out = W.library_versions("DISTS-pytorch", "torch", "torchvision")
-        out.update({f"weights:{n}": W.spec(n).sha256 for n in self.weights})
-        return out
-
-    @classmethod
-    def unavailable(cls):
-        return W.unavailable(*cls.weights, packages=(("DISTS_pytorch", "DISTS-pytorch"),))

@@ -12,9 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import weights as W
 from ._inception import PROTOCOL, shared_extractor
 from ._patches import extract_patches, to_uint8
+from ._weighted import WeightedNetwork
 from .base import DistributionMetric, register_metric
 
 KID_SUBSETS = 100
@@ -67,7 +67,9 @@ def kernel_inception_distance(f1: np.ndarray, f2: np.ndarray, subsets: int = KID
         return kernel_distance(f1, f2, num_subsets=subsets, max_subset_size=max_subset)
 
 
-class _PatchDistribution(DistributionMetric):
+class _PatchDistribution(WeightedNetwork, DistributionMetric):
+    libraries = ("clean-fid", "pyiqa", "torch")
+    packages = (("cleanfid", "clean-fid"), ("pyiqa", "pyiqa"))
     """Shared by FID and KID: patches -> Inception features -> a value from both feature sets."""
     weights = ("inception-fid",)
     supports_mask = False
@@ -103,13 +105,7 @@ class _PatchDistribution(DistributionMetric):
         raise NotImplementedError
 
     def versions(self):
-        out = W.library_versions("clean-fid", "pyiqa", "torch")
-        out.update({"weights:inception-fid": W.spec("inception-fid").sha256, "protocol": self.protocol})
-        return out
-
-    @classmethod
-    def unavailable(cls):
-        return W.unavailable(*cls.weights, packages=(("cleanfid", "clean-fid"), ("pyiqa", "pyiqa")))
+        return {**super().versions(), "protocol": self.protocol}
 
 
 @register_metric

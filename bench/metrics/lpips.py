@@ -14,6 +14,7 @@ import torch
 
 from .. import weights as W
 from ._masks import cell_weights, check_mask, weighted_mean
+from ._weighted import WeightedNetwork
 from .base import Metric, register_metric
 
 
@@ -44,7 +45,9 @@ def _lpips_module(trunk: str, trunk_weights: str, lin_weights: str) -> torch.nn.
     return model.eval().requires_grad_(False)
 
 
-class _LPIPSBase(Metric):
+class _LPIPSBase(WeightedNetwork, Metric):
+    libraries = ("lpips", "torch", "torchvision")
+    packages = (("lpips", "lpips"),)
     trunk: ClassVar[str]
     kind = "full-reference"
     higher_is_better = False
@@ -82,14 +85,6 @@ class _LPIPSBase(Metric):
         total = sum(weighted_mean(d, cell_weights(mask, d.shape[-2:])) for d in maps)
         return total.reshape(-1).float()
 
-    def versions(self):
-        out = W.library_versions("lpips", "torch", "torchvision")
-        out.update({f"weights:{n}": W.spec(n).sha256 for n in self.weights})
-        return out
-
-    @classmethod
-    def unavailable(cls):
-        return W.unavailable(*cls.weights, packages=(("lpips", "lpips"),))
 
 
 @register_metric
