@@ -2,12 +2,22 @@
 
 4:2:0 10-bit (the only input VVenC takes), BT.709 limited range signalled in the VUI,
 perceptual QP adaptation (QPA) off so the QP knob is a plain constant QP as in the
-JVET common test conditions. The bitstream is the raw annex-B .266 stream, which
-carries the picture size; it is decoded with FFmpeg's native VVC decoder (libavcodec
-through PyAV, no subprocess).
+JVET common test conditions, and IntraQPOffset=0 so that it is the I-slice QP (VVenC
+otherwise codes the picture 3 QP finer than asked). The bitstream is the raw annex-B .266
+stream, which carries the picture size; it is decoded with FFmpeg's native VVC decoder
+(libavcodec through PyAV, no subprocess).
+
+Fractional QP (what --target-bpp needs: one QP step is 10-17 % of the rate) follows the
+lambda-domain rule that VTM's and VVenC's rate control use: the slice QP is the nearest
+whole QP and the intra Lagrange multiplier is the fractional QP's, lambda ~ 2^((qp-12)/3),
+set through VVenC's LambdaModifierI = 2^((qp - slice QP)/3). VVenC takes no per-block QP
+map, so this is the finest honest knob it has: bpp moves smoothly within a slice QP and
+steps by about 5 % where the slice QP changes.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -23,12 +33,15 @@ from ._video import (
     libav_versions,
 )
 
+FIXED_PARAMS = ["IntraQPOffset=0"]
+
 
 @register_codec
 class VVC(Codec):
     name = "vvc"
     rate_param = "qp"
     rate_range = (0, 63)
+    rate_is_integer = False                # fractional QP: lambda-domain (see the module doc)
     rate_increases_bpp = False
     default_rates = (22, 27, 32, 37)       # the JVET common-test-condition QPs
     extension = "266"
@@ -38,12 +51,16 @@ class VVC(Codec):
         super().__init__(preset=preset, **options)
         self.preset = preset
 
-    def command(self, width: int, height: int, qp: int) -> list[str]:
+    def command(self, width: int, height: int, qp: float) -> list[str]:
+        slice_qp = math.floor(qp + 0.5)
+        params = [*FIXED_PARAMS]
+        if qp != slice_qp:
+            params.append(f"LambdaModifierI={2 ** ((qp - slice_qp) / 3):.6f}")
         return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-i", "-",
                 "-vf", f"scale={FFMPEG_SCALE},format=yuv420p10le", *FFMPEG_TAGS,
-                "-c:v", "libvvenc", "-preset", self.preset, "-qp", str(int(qp)), "-qpa", "0",
-                "-frames:v", "1", "-f", "vvc", "-"]
+                "-c:v", "libvvenc", "-preset", self.preset, "-qp", str(slice_qp), "-qpa", "0",
+                "-vvenc-params", ":".join(params), "-frames:v", "1", "-f", "vvc", "-"]
 
     def encode(self, image: np.ndarray, rate: float, roi=None) -> bytes:
         h, w = image.shape[:2]
@@ -56,6 +73,10 @@ class VVC(Codec):
 
     def decode(self, data: bytes) -> np.ndarray:
         return frame_to_rgb(decode_annexb(data, "vvc"))
+
+    def describe(self) -> dict:
+        return {**super().describe(), "vvenc_params": FIXED_PARAMS, "qpa": 0,
+                "fractional_qp": "slice QP = round(qp), LambdaModifierI = 2^((qp - slice QP)/3)"}
 
     def versions(self) -> dict:
         exe = ffmpeg_exe()

@@ -77,7 +77,7 @@ def test_vvc_fast_preset_round_trip(crops):
 def test_adapters_are_registered_with_their_knobs():
     codecs = discover()
     expect = {"jpegxl": ("distance", False), "jpeg2000": ("bpp", True), "hevc": ("qp", False),
-              "hevc-444": ("qp", False), "hevc-roi": ("crf", False), "vvc": ("qp", False),
+              "hevc-444": ("qp", False), "hevc-roi": ("qp", False), "vvc": ("qp", False),
               "vtm": ("qp", False), "bpg": ("qp", False)}
     for name, (knob, rises) in expect.items():
         cls = codecs[name]
