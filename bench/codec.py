@@ -60,6 +60,10 @@ class Codec:
         """None when usable here, else why not (e.g. "vtm: EncoderApp not found on PATH")."""
         return None
 
+    def unavailable_here(self) -> str | None:
+        """As unavailable(), with this instance's options (vtm:dir=... can point at the binaries)."""
+        return type(self).unavailable()
+
     # --- provided -------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """Everything that identifies this codec's output; stored with every result."""

@@ -7,7 +7,6 @@ codecs/ is not an importable package (the name would shadow the standard library
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -18,7 +17,7 @@ import types
 from pathlib import Path
 
 from .codec import CODECS, Codec
-from .errors import BenchError
+from .errors import BenchError, unknown_name
 from .paths import CODECS_DIR
 
 ENTRY_POINT_GROUP = "bench.codecs"
@@ -109,10 +108,7 @@ def discover(extra_paths: list[str] | None = None) -> dict[str, type[Codec]]:
 def get_codec_class(name: str, extra_paths: list[str] | None = None) -> type[Codec]:
     codecs = discover(extra_paths)
     if name not in codecs:
-        hint = difflib.get_close_matches(name, codecs, n=1)
-        known = ", ".join(sorted(codecs))
-        raise BenchError(f"unknown codec '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                         + f"; known codecs: {known}. Run `bench list codecs`.")
+        raise unknown_name("codec", name, codecs, "Run `bench list codecs`; add one with --codec-path.")
     return codecs[name]
 
 
@@ -140,11 +136,11 @@ def _coerce(value: str):
 def make_codec(spec: str, extra_paths: list[str] | None = None, check_available: bool = True) -> Codec:
     name, options = parse_codec_spec(spec)
     cls = get_codec_class(name, extra_paths)
-    if check_available:
-        reason = cls.unavailable()
-        if reason:
-            raise BenchError(f"codec '{name}' is not available here: {reason}")
     try:
-        return cls(**options)
+        codec = cls(**options)
     except TypeError as exc:
         raise BenchError(f"codec '{name}' does not take options {options}: {exc}") from None
+    reason = codec.unavailable_here() if check_available else None
+    if reason:
+        raise BenchError(f"codec '{name}' is not available here: {reason}")
+    return codec

@@ -35,6 +35,14 @@ def not_found_message(names: tuple[str, ...], env_var: str) -> str:
     return f"{names[0]} not found on PATH; set {env_var} to the folder holding {' or '.join(names)}"
 
 
+def missing_binary(groups: tuple[tuple[str, ...], ...], env_var: str, directory: str | None = None) -> str | None:
+    """Why a codec that needs one binary of each group cannot run (None when all are found)."""
+    for names in groups:
+        if not find_binary(names, env_var, directory):
+            return not_found_message(names, env_var)
+    return None
+
+
 def run(cmd: list[str], *, input: bytes | None = None, cwd: str | None = None,
         timeout: float = 1800) -> subprocess.CompletedProcess:
     """Run a codec binary; a non-zero exit is a CodecError with the last lines it printed."""

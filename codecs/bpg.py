@@ -1,9 +1,8 @@
 """BPG (Fabrice Bellard's HEVC-intra image format) through the user-provided bpgenc/bpgdec.
 
 4:4:4 YCbCr, 8-bit, x265 back end, QP knob (bpgenc -q). The bitstream is the .bpg file
-(its small header carries the size). Binaries: $BENCH_BPG_DIR (or its bin/), then PATH;
-the option dir=FOLDER comes first when the class is built directly (`bench` commands check
-availability before options are applied).
+(its small header carries the size). Binaries: the option dir=FOLDER (`bench run --codecs
+bpg:dir=/opt/bpg`), then $BENCH_BPG_DIR (or its bin/), then PATH.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from bench.codec import Codec, register_codec
 from bench.errors import CodecUnavailable
 from bench.image import load_rgb
 
-from ._tools import find_binary, not_found_message, run, version_line
+from ._tools import find_binary, missing_binary, not_found_message, run, version_line
 
 ENCODERS = ("bpgenc",)
 DECODERS = ("bpgdec",)
@@ -72,9 +71,9 @@ class BPG(Codec):
         encoder, _ = self.binaries()
         return {"bpgenc": version_line((encoder, "-h"), r"BPG Image Encoder version (\S+)")}
 
+    def unavailable_here(self) -> str | None:
+        return missing_binary((ENCODERS, DECODERS), ENV_VAR, self.dir)
+
     @classmethod
     def unavailable(cls) -> str | None:
-        for names in (ENCODERS, DECODERS):
-            if not find_binary(names, ENV_VAR):
-                return not_found_message(names, ENV_VAR)
-        return None
+        return missing_binary((ENCODERS, DECODERS), ENV_VAR)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
-from .conftest import FIXTURES, ROOT, run_cli
+from .conftest import FIXTURES, run_cli
 
 
 def test_user_folder_via_flag_and_env(env):

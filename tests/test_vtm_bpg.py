@@ -145,3 +145,17 @@ def test_vtm_real_run():
 def test_bpg_real_run():
     data = real_run("bpg")
     assert data[:4] == b"BPG\xfb"
+
+
+def test_a_dir_option_makes_the_codec_available(no_binaries, tmp_path):
+    folder = tmp_path / "opt-bpg"
+    folder.mkdir()
+    for name in ("bpgenc", "bpgdec"):
+        exe = folder / name
+        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    with pytest.raises(BenchError, match="bpgenc not found"):
+        make_codec("bpg")
+    codec = make_codec(f"bpg:dir={folder}")
+    assert codec.binaries() == (str(folder / "bpgenc"), str(folder / "bpgdec"))
+    assert "dir" not in codec.options                  # where the binary lives is not part of the cache key

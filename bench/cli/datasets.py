@@ -17,15 +17,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _manifest(name: str):
-    import difflib
-
     from ..datasets import load_manifests
-    from ..errors import BenchError
+    from ..errors import unknown_name
     manifests = load_manifests()
     if name not in manifests:
-        hint = difflib.get_close_matches(name, manifests, n=1)
-        raise BenchError(f"unknown dataset '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "") +
-                         f"; known: {', '.join(sorted(manifests))}")
+        raise unknown_name("dataset", name, manifests, "Run `bench datasets list`.")
     return manifests[name]
 
 

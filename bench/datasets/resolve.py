@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BenchError
+from ..errors import BenchError, unknown_name
 from ..paths import data_root
 from .embedded import materialize
 from .images import ImageItem, scan_folder
@@ -78,7 +78,4 @@ def resolve_dataset(spec: str | None) -> Dataset:
                              (f"; {len(skipped)} unreadable, e.g. {skipped[0][1]}" if skipped else ""))
         manifest = identify(items, manifests)
         return Dataset(manifest.name if manifest else path.resolve().name, path, items, skipped, manifest)
-    import difflib
-    hint = difflib.get_close_matches(spec, manifests, n=1)
-    raise BenchError(f"unknown dataset '{spec}'" + (f" (did you mean '{hint[0]}'?)" if hint else "") +
-                     f": not a known name ({', '.join(sorted(manifests))}) and not a folder")
+    raise unknown_name("dataset", spec, manifests, "Give a known name or a folder of images.")

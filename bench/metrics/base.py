@@ -94,12 +94,8 @@ def discover_metrics() -> dict[str, type[Metric]]:
 
 
 def get_metric_class(name: str) -> type[Metric]:
-    import difflib
-
-    from ..errors import BenchError
+    from ..errors import unknown_name
     metrics = discover_metrics()
     if name not in metrics:
-        hint = difflib.get_close_matches(name, metrics, n=1)
-        raise BenchError(f"unknown metric '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                         + f"; known metrics: {', '.join(sorted(metrics))}. Run `bench list metrics`.")
+        raise unknown_name("metric", name, metrics, "Run `bench list metrics`.")
     return metrics[name]

@@ -8,9 +8,9 @@ runs DecoderApp with `--OutputColourSpaceConvert=GBRtoRGB` at 8-bit output.
 (The paper's prose also mentions a BT.709 YCbCr conversion, but its command line codes
 GBR directly; this adapter follows the command line.)
 
-The binaries are user-provided: EncoderApp[Static] / DecoderApp[Static] found in
-$BENCH_VTM_DIR (or its bin/), then PATH; the option dir=FOLDER comes first when the class is
-built directly (`bench` commands check availability before options are applied).
+The binaries are user-provided: EncoderApp[Static] / DecoderApp[Static], looked up in the
+folder of the option dir=FOLDER (`bench run --codecs vtm:dir=/opt/vtm`), then in
+$BENCH_VTM_DIR (or its bin/), then on PATH.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from bench.codec import Codec, register_codec
 from bench.errors import CodecError, CodecUnavailable
 
-from .._tools import find_binary, not_found_message, run, version_line
+from .._tools import find_binary, missing_binary, not_found_message, run, version_line
 from .._video import annexb_size
 
 CONFIG = Path(__file__).with_name("encoder_intra_vtm.cfg")
@@ -121,9 +121,9 @@ class VTM(Codec):
         return {"vtm": version_line((encoder, "--help"), r"VTM Encoder Version (\S+)"),
                 "config": CONFIG.name if self.config == CONFIG else str(self.config)}
 
+    def unavailable_here(self) -> str | None:
+        return missing_binary((ENCODERS, DECODERS), ENV_VAR, self.dir)
+
     @classmethod
     def unavailable(cls) -> str | None:
-        for names in (ENCODERS, DECODERS):
-            if not find_binary(names, ENV_VAR):
-                return not_found_message(names, ENV_VAR)
-        return None
+        return missing_binary((ENCODERS, DECODERS), ENV_VAR)

@@ -8,12 +8,11 @@ every module of this package.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import numpy as np
 
-from ...errors import BenchError
+from ...errors import BenchError, unknown_name
 from ...plugins import import_submodules
 from .base import (
     GENERATORS,
@@ -45,10 +44,7 @@ def discover_generators() -> dict[str, type[MaskGenerator]]:
 def get_generator(method: str) -> type[MaskGenerator]:
     gens = discover_generators()
     if method not in gens:
-        hint = difflib.get_close_matches(method, gens, n=1)
-        raise BenchError(f"unknown mask method '{method}'"
-                         + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                         + f"; methods: {', '.join(sorted(gens))} (see `bench masks list`)")
+        raise unknown_name("mask method", method, gens, "Run `bench masks list`.")
     cls = gens[method]
     why = cls.unavailable()
     if why:
