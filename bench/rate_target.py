@@ -24,7 +24,9 @@ from .errors import BenchError
 
 FLOAT_RTOL = 0.01       # a float knob stops once within 1 % of the target
 FLOAT_MAX_PROBES = 14   # ... or after this many encodes
-FLOAT_XTOL = 1e-3       # ... or when the bracket is this fraction of the knob range (plateaus, range ends)
+FLOAT_XTOL_COARSE = 1e-3  # ... or at this fraction of the knob range once a probe is within TOLERANCE
+FLOAT_XTOL = 1e-6       # ... or at this one (plateaus, range ends; libwebp's bpp climbs 30 % between
+                        # quality 0 and 0.1, so a coarse bracket can still hide the target)
 KNOB_DIGITS = 4         # float knob values are probed (and stored) to this many decimals
 INTERP_MARGIN = 0.05    # an interpolated probe keeps this fraction of the bracket from either end
 MONOTONIC_RTOL = 0.005  # RDO noise between close probes (VVenC: ~0.1 %) is not a fold in the curve
@@ -64,6 +66,9 @@ def encode_at_target(codec: Codec, image: np.ndarray, target_bpp: float,
             probes[knob] = (8.0 * len(data) / (h * w), data)
         return probes[knob][0]
 
+    def closest_error() -> float:
+        return min((abs(b - target_bpp) for b, _ in probes.values()), default=math.inf)
+
     def interpolated(u_lo: float, u_hi: float) -> float | None:
         """False position on log(bpp) once both bracket ends are probed (log bpp is close to
         linear in QP, quality and log distance), kept off the ends so the bracket shrinks."""
@@ -84,10 +89,15 @@ def encode_at_target(codec: Codec, image: np.ndarray, target_bpp: float,
                 break
             u_mid = math.floor((u_lo + u_hi) / 2)
         else:
-            if len(probes) >= FLOAT_MAX_PROBES or width < FLOAT_XTOL * (u_hi_start - u_lo_start):
+            span = u_hi_start - u_lo_start
+            if len(probes) >= FLOAT_MAX_PROBES or width < FLOAT_XTOL * span:
                 break
+            if width < FLOAT_XTOL_COARSE * span and closest_error() <= TOLERANCE * target_bpp:
+                break                           # a step in bpp (VVC's slice QP): good enough, stop paying
             guess = None if bisect_next else interpolated(u_lo, u_hi)
             u_mid = (u_lo + u_hi) / 2 if guess is None else guess
+            if knob_of(u_mid) in probes:        # the bracket is down to the knob's resolution
+                break
         bpp = probe(u_mid)
         if not integer and abs(bpp - target_bpp) <= FLOAT_RTOL * target_bpp:
             break

@@ -96,3 +96,9 @@ def test_roi_psnr_rises_and_background_does_not_vs_plain_hevc_at_matched_bpp(kod
     bg_gain = masked_psnr(kodim, rec, ~inside) - masked_psnr(kodim, base_rec, ~inside)
     assert roi_gain > 1.5, (roi_gain, bg_gain, detail)
     assert bg_gain <= 0, (roi_gain, bg_gain, detail)
+
+
+def test_without_a_mask_hevc_roi_is_plain_hevc(kodim):
+    img = np.ascontiguousarray(kodim[:128, :192])
+    for qp in (32, 32.5):
+        assert make_codec("hevc-roi").encode(img, qp) == make_codec("hevc").encode(img, qp)

@@ -151,3 +151,11 @@ def test_a_step_in_bpp_still_ends_at_the_nearer_side():
     _, knob, d = encode_at_target(codec, IMAGE, bpp(target))
     assert abs(d["rel_error"]) <= 0.035 and d["reachable"], d
     assert 32.4 <= knob <= 32.6 and d["iterations"] <= 14
+
+
+def test_a_steep_end_of_the_range_is_searched_finer_than_a_thousandth():
+    # libwebp: bpp climbs ~30 % between quality 0 and 0.1; the target sits inside that sliver
+    law = lambda q: round(1000 + 5000 * math.sqrt(q / 100))
+    codec = Synthetic(law, rate_is_integer=False)
+    _, knob, d = encode_at_target(codec, IMAGE, bpp(1080))
+    assert 0 < knob < 0.1 and abs(d["rel_error"]) <= 0.05 and d["reachable"], d
