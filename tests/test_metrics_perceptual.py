@@ -249,3 +249,17 @@ def test_no_reference_metrics_with_real_weights(name):
         blurred = torch.nn.functional.avg_pool2d(ref, 9, stride=1, padding=4)
         clean, blur = float(metric(None, ref)), float(metric(None, blurred))
         assert 0 <= blur < clean <= 1
+
+
+@pytest.mark.parametrize("cls", [LPIPSAlex, DISTS])
+def test_regions_of_one_pair_reuse_the_network_pass_and_a_new_pair_does_not(local_noise, cls):
+    ref, dist, mask = local_noise
+    metric, fresh = cls("cpu"), cls("cpu")
+    trunk = metric.model.net if cls is LPIPSAlex else metric.net.stages[0]
+    passes = []
+    trunk.register_forward_hook(lambda *_: passes.append(1))
+    values = [float(metric(ref, dist, m)) for m in (None, mask, 1 - mask)]
+    assert len(passes) == 2                                   # reference and distorted, once each
+    assert values == [float(fresh(ref, dist, m)) for m in (None, mask, 1 - mask)]
+    other = ref.flip(-1)                                      # a new pair must not get the old features
+    assert float(metric(ref, other)) == pytest.approx(float(fresh(ref, other)), abs=1e-7)

@@ -13,6 +13,7 @@ import torch
 
 from .. import weights as W
 from ._masks import cell_weights, check_mask
+from ._pair_cache import LastPair
 from ._weighted import WeightedNetwork
 from .base import Metric, register_metric
 
@@ -48,7 +49,9 @@ class DISTSNet(torch.nn.Module):
         return out
 
     def forward(self, ref, dist, mask=None):
-        f0, f1 = self.features(ref), self.features(dist)
+        return self.score(self.features(ref), self.features(dist), mask)
+
+    def score(self, f0: list[torch.Tensor], f1: list[torch.Tensor], mask=None) -> torch.Tensor:
         w_sum = self.alpha.sum() + self.beta.sum()
         alpha = torch.split(self.alpha / w_sum, CHANNELS, dim=1)
         beta = torch.split(self.beta / w_sum, CHANNELS, dim=1)
@@ -92,10 +95,13 @@ class DISTS(WeightedNetwork, Metric):
         super().__init__(device)
         self.net = DISTSNet(W.load_state_dict(W.resolve("vgg16")),
                             W.load_state_dict(W.resolve("dists"))).to(device)
+        self._features = LastPair()
 
     def __call__(self, ref, dist, mask=None):
         if mask is not None:
             check_mask(mask, ref)
         with torch.no_grad():
-            return self.net(ref.float(), dist.float(), mask)
+            f0, f1 = self._features.get(ref, dist, lambda: (self.net.features(ref.float()),
+                                                            self.net.features(dist.float())))
+            return self.net.score(f0, f1, mask)
 

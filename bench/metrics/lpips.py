@@ -14,6 +14,7 @@ import torch
 
 from .. import weights as W
 from ._masks import cell_weights, check_mask, weighted_mean
+from ._pair_cache import LastPair
 from ._weighted import WeightedNetwork
 from .base import Metric, register_metric
 
@@ -59,23 +60,20 @@ class _LPIPSBase(WeightedNetwork, Metric):
     def __init__(self, device: str = "cpu"):
         super().__init__(device)
         self.model = _lpips_module(self.trunk, *self.weights).to(device)
-        self._last: tuple | None = None
+        self._maps = LastPair()
 
     def layer_maps(self, ref: torch.Tensor, dist: torch.Tensor) -> list[torch.Tensor]:
-        """Per-layer distance maps (Bx1xhxw); the last pair is kept because the harness asks
-        for full, ROI and background values of the same batch in a row."""
-        if self._last is not None and self._last[0].shape == ref.shape and torch.equal(self._last[0], ref) \
-                and torch.equal(self._last[1], dist):
-            return self._last[2]
+        """Per-layer distance maps (Bx1xhxw)."""
+        return self._maps.get(ref, dist, lambda: self._layer_maps(ref, dist))
+
+    def _layer_maps(self, ref: torch.Tensor, dist: torch.Tensor) -> list[torch.Tensor]:
         import lpips
         m = self.model
         with torch.no_grad():
             f0 = m.net(m.scaling_layer(ref.float() * 2 - 1))
             f1 = m.net(m.scaling_layer(dist.float() * 2 - 1))
-            maps = [m.lins[k]((lpips.normalize_tensor(f0[k]) - lpips.normalize_tensor(f1[k])) ** 2)
+            return [m.lins[k]((lpips.normalize_tensor(f0[k]) - lpips.normalize_tensor(f1[k])) ** 2)
                     for k in range(m.L)]
-        self._last = (ref.clone(), dist.clone(), maps)
-        return maps
 
     def __call__(self, ref, dist, mask=None):
         maps = self.layer_maps(ref, dist)
