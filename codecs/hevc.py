@@ -131,14 +131,14 @@ def x265_version() -> str:
 class HEVC(X265Intra):
     name = "hevc"
     pix_fmt = "yuv420p"
-    description = "HEVC intra (x265 via PyAV), 4:2:0 8-bit BT.709, constant QP"
+    description = "HEVC intra (x265 via PyAV), 4:2:0 8-bit BT.709, I-slice QP (fractional: mixed-QP groups)"
 
 
 @register_codec
 class HEVC444(X265Intra):
     name = "hevc-444"
     pix_fmt = "yuv444p"
-    description = "HEVC intra (x265 via PyAV), 4:4:4 8-bit BT.709, constant QP"
+    description = "HEVC intra (x265 via PyAV), 4:4:4 8-bit BT.709, I-slice QP (fractional: mixed-QP groups)"
 
 
 @register_codec

@@ -45,7 +45,7 @@ class VVC(Codec):
     rate_increases_bpp = False
     default_rates = (22, 27, 32, 37)       # the JVET common-test-condition QPs
     extension = "266"
-    description = "VVC intra (VVenC via ffmpeg), 4:2:0 10-bit BT.709, QPA off, constant QP"
+    description = "VVC intra (VVenC via ffmpeg), 4:2:0 10-bit BT.709, QPA off, I-slice QP (fractional: lambda)"
 
     def __init__(self, preset: str = "medium", **options):
         super().__init__(preset=preset, **options)
