@@ -1,8 +1,8 @@
 """Hit a target bpp per image by bisection on a codec's native knob (`bench run --target-bpp`).
 
-Float knobs switch from halving to false position on log(bpp) once the bracket's both ends
-are probed, falling back to halving after any step that did not halve the bracket; that
-cuts the encodes of slow codecs (VVenC: 10-30 s each) to about half.
+Float knobs switch from halving to a secant on log(bpp) once two probes exist, falling
+back to halving after any step that did not halve the bracket; that cuts the encodes of
+slow codecs (VVenC: 6-16 s each) to about half.
 
 The knob is searched in the orientation where bpp rises (QP-like knobs are flipped via
 `rate_increases_bpp`). Range ends are only encoded when the bracket closes onto them,
@@ -24,12 +24,14 @@ from .errors import BenchError
 
 FLOAT_RTOL = 0.01       # a float knob stops once within 1 % of the target
 FLOAT_MAX_PROBES = 14   # ... or after this many encodes
-FLOAT_XTOL_COARSE = 1e-3  # ... or at this fraction of the knob range once a probe is within TOLERANCE
+FLOAT_XTOL_COARSE = 1e-3  # ... or at this fraction of the knob range once a probe is within
+                          # TOLERANCE / 2, or within TOLERANCE with a step in bpp in the bracket
 FLOAT_XTOL = 1e-6       # ... or at this one (plateaus, range ends; libwebp's bpp climbs 30 % between
                         # quality 0 and 0.1, so a coarse bracket can still hide the target)
 KNOB_DIGITS = 4         # float knob values are probed (and stored) to this many decimals
 INTERP_MARGIN = 0.05    # an interpolated probe keeps this fraction of the bracket from either end
-MONOTONIC_RTOL = 0.005  # RDO noise between close probes (VVenC: ~0.1 %) is not a fold in the curve
+STEP_RTOL = 0.005       # a narrow bracket's half that changes bpp less than this is flat: a step
+MONOTONIC_RTOL = 0.01   # RDO noise between close probes (VVenC faster: up to 0.5 %) is not a fold
 TOLERANCE = 0.05        # what the detail calls "within tolerance" (a row is never dropped for it)
 
 
@@ -70,18 +72,24 @@ def encode_at_target(codec: Codec, image: np.ndarray, target_bpp: float,
         return min((abs(b - target_bpp) for b, _ in probes.values()), default=math.inf)
 
     def interpolated(u_lo: float, u_hi: float) -> float | None:
-        """False position on log(bpp) once both bracket ends are probed (log bpp is close to
-        linear in QP, quality and log distance), kept off the ends so the bracket shrinks."""
-        b_lo, b_hi = (probes.get(knob_of(u), (None,))[0] for u in (u_lo, u_hi))
-        if not (b_lo and b_hi and b_hi > b_lo):
+        """Secant on log(bpp) through the two probes nearest the target (log bpp is close to
+        linear in QP, quality and log distance), kept inside the bracket and off its ends so
+        the bracket shrinks; the probes need not be the bracket's ends (an unprobed range end)."""
+        points = sorted(((sign * scale(k), math.log(b)) for k, (b, _) in probes.items() if b > 0),
+                        key=lambda p: abs(p[1] - math.log(target_bpp)))[:2]
+        if len(points) < 2 or points[0][0] == points[1][0] or points[0][1] == points[1][1]:
             return None
-        t = (math.log(target_bpp) - math.log(b_lo)) / (math.log(b_hi) - math.log(b_lo))
-        return u_lo + min(max(t, INTERP_MARGIN), 1 - INTERP_MARGIN) * (u_hi - u_lo)
+        (u1, l1), (u2, l2) = points
+        if (l2 - l1) / (u2 - u1) <= 0:                  # bpp must rise with u; a fold: bisect
+            return None
+        u = u1 + (math.log(target_bpp) - l1) * (u2 - u1) / (l2 - l1)
+        margin = INTERP_MARGIN * (u_hi - u_lo)
+        return min(max(u, u_lo + margin), u_hi - margin)
 
     # bracket in u-space: bpp(u_lo) <= target <= bpp(u_hi) is assumed until an end is probed
     u_lo, u_hi = sorted((sign * scale(lo_knob), sign * scale(hi_knob)))
     u_lo_start, u_hi_start = u_lo, u_hi
-    bisect_next = False
+    bisect_next = step_seen = False
     while True:
         width = u_hi - u_lo
         if integer:
@@ -92,8 +100,9 @@ def encode_at_target(codec: Codec, image: np.ndarray, target_bpp: float,
             span = u_hi_start - u_lo_start
             if len(probes) >= FLOAT_MAX_PROBES or width < FLOAT_XTOL * span:
                 break
-            if width < FLOAT_XTOL_COARSE * span and closest_error() <= TOLERANCE * target_bpp:
-                break                           # a step in bpp (VVC's slice QP): good enough, stop paying
+            if width < FLOAT_XTOL_COARSE * span and (closest_error() <= TOLERANCE / 2 * target_bpp or (
+                    step_seen and closest_error() <= TOLERANCE * target_bpp)):
+                break                           # close enough, or a step in bpp (VVC's slice QP)
             guess = None if bisect_next else interpolated(u_lo, u_hi)
             u_mid = (u_lo + u_hi) / 2 if guess is None else guess
             if knob_of(u_mid) in probes:        # the bracket is down to the knob's resolution
@@ -101,10 +110,14 @@ def encode_at_target(codec: Codec, image: np.ndarray, target_bpp: float,
         bpp = probe(u_mid)
         if not integer and abs(bpp - target_bpp) <= FLOAT_RTOL * target_bpp:
             break
+        replaced = u_lo if bpp < target_bpp else u_hi
         if bpp < target_bpp:
             u_lo = u_mid
         else:
             u_hi = u_mid
+        if not integer and width < FLOAT_XTOL_COARSE * span and knob_of(replaced) in probes:
+            # inside a narrow bracket, a probe that matches the end it replaces: the rise is a step
+            step_seen |= abs(bpp / probes[knob_of(replaced)][0] - 1) < STEP_RTOL
         # a step in bpp (or a bend) stalls false position on one side: bisect after a poor step
         bisect_next = not integer and u_hi - u_lo > width / 2
 
