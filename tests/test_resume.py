@@ -30,8 +30,11 @@ def test_interrupted_run_resumes_without_losing_or_duplicating_rows(sig, image_f
     out = tmp_path / "out"
     args = ARGS + ["--dataset", str(image_folder), "--out", str(out)]
     env = {**env, "SLOW_PNG_SECONDS": "0.5"}          # 9 jobs, about 5 s in all
+    # a test run launched in the background (nohup cmd &) inherits SIGINT ignored, and Python
+    # then never raises KeyboardInterrupt: give the run the default disposition a terminal has
     proc = subprocess.Popen(BENCH + args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = out / "bench.sqlite"
     deadline = time.time() + 120
     while time.time() < deadline and len(_rows(db)) < 3 if db.exists() else time.time() < deadline:
