@@ -118,7 +118,7 @@ def encode_at_target(codec: Codec, image: np.ndarray, target_bpp: float,
         if not integer and width < FLOAT_XTOL_COARSE * span and knob_of(replaced) in probes:
             # inside a narrow bracket, a probe that matches the end it replaces: the rise is a step
             step_seen |= abs(bpp / probes[knob_of(replaced)][0] - 1) < STEP_RTOL
-        # a step in bpp (or a bend) stalls false position on one side: bisect after a poor step
+        # a step in bpp (or a bend) stalls the secant on one side: bisect after a poor step
         bisect_next = not integer and u_hi - u_lo > width / 2
 
     # an end of the knob range that the bracket closed onto: probe it to know if the target is reachable

@@ -68,14 +68,18 @@ class X265Intra(Codec):
         self.preset = preset
 
     def encode(self, image: np.ndarray, rate: float, roi: np.ndarray | None = None) -> bytes:
+        return self.encode_frame(*self.prepare(image, rate, roi))
+
+    def prepare(self, image: np.ndarray, rate: float,
+                roi: np.ndarray | None = None) -> tuple[av.VideoFrame, list[str]]:
+        """The frame, with any per-block QP offsets attached, and its x265 rate parameters."""
         h, w = self.check_size(image).shape[:2]
         qp = min(math.floor(rate), self.rate_range[1])
         offsets = fractional_qp_offsets(h, w, rate - qp) + self.roi_offsets(roi, h, w)
         frame = rgb_to_frame(image, self.pix_fmt)
         if not offsets.any():
-            return self.encode_frame(frame, [f"qp={qp}"])
-        return self.encode_frame(attach_roi(frame, offset_rectangles(offsets, h, w)),
-                                 [f"crf={qp}", *MIXED_QP_PARAMS])
+            return frame, [f"qp={qp}"]
+        return attach_roi(frame, offset_rectangles(offsets, h, w)), [f"crf={qp}", *MIXED_QP_PARAMS]
 
     def roi_offsets(self, roi: np.ndarray | None, h: int, w: int) -> np.ndarray:
         return np.zeros(block_grid(h, w), int)

@@ -47,16 +47,8 @@ def test_dither_sets_grow_by_inclusion_and_spread_over_the_picture():
 
 def x265_mean_qp(codec, img, rate, tmp_path):
     """x265's own per-frame CSV log: the average QP it coded the picture with."""
-    m = plugin("hevc")
-    h, w = img.shape[:2]
-    offsets = m.fractional_qp_offsets(h, w, rate - int(rate))
-    frame = m.rgb_to_frame(img, codec.pix_fmt)
+    frame, params = codec.prepare(img, rate)
     csv = tmp_path / f"x265-{rate}.csv"
-    if offsets.any():
-        frame = m.attach_roi(frame, m.offset_rectangles(offsets, h, w))
-        params = [f"crf={int(rate)}", *m.MIXED_QP_PARAMS]
-    else:
-        params = [f"qp={int(rate)}"]
     data = codec.encode_frame(frame, params + [f"csv={csv}", "csv-log-level=2"])
     assert data == codec.encode(img, rate)                      # the adapter codes exactly this
     header, row = csv.read_text().splitlines()[:2]
