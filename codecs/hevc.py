@@ -29,22 +29,23 @@ import functools
 import math
 import re
 from fractions import Fraction
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import av
 import numpy as np
 
 from bench.codec import Codec, register_codec
 from bench.errors import CodecError
 
 from ._video import (
-    MATRIX,
-    RANGE,
+    colour,
     decode_annexb,
     frame_to_rgb,
     libav_versions,
     rgb_to_frame,
 )
+
+if TYPE_CHECKING:
+    import av
 
 ROI_BLOCK = 16          # libx265 maps ROI side data onto 16x16 blocks (8x8 only with qg-size=8)
 QUANT_GROUP = 32        # qg-size: the unit a dithered +1 covers, so each group's QP is exact
@@ -95,10 +96,11 @@ class X265Intra(Codec):
         return image
 
     def encode_frame(self, frame: av.VideoFrame, params: list[str]) -> bytes:
+        import av
         ctx = av.CodecContext.create("libx265", "w")
         ctx.width, ctx.height, ctx.pix_fmt = frame.width, frame.height, self.pix_fmt
         ctx.time_base = ctx.framerate = Fraction(1, 1)
-        ctx.colorspace, ctx.color_range = MATRIX, RANGE
+        ctx.colorspace, ctx.color_range = colour()[:2]
         ctx.color_primaries = ctx.color_trc = 1                       # BT.709, written to the VUI
         ctx.options = {"preset": self.preset, "x265-params": ":".join(params + FIXED_PARAMS)}
         frame.pts = 0
@@ -120,6 +122,7 @@ class X265Intra(Codec):
 @functools.cache
 def x265_version() -> str:
     """The x265 build inside PyAV's wheel, read from the SEI it writes when asked (no API for it)."""
+    import av
     ctx = av.CodecContext.create("libx265", "w")
     ctx.width = ctx.height = 64
     ctx.pix_fmt, ctx.time_base = "yuv420p", Fraction(1, 1)
@@ -226,6 +229,7 @@ def attach_roi(frame: av.VideoFrame, regions: list[tuple[int, int, int, int, int
     """Run the frame through one `addroi` filter per rectangle (the regions are disjoint)."""
     if not regions:
         return frame
+    import av
     graph = av.filter.Graph()
     last = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
                             time_base=Fraction(1, 1))
@@ -239,5 +243,5 @@ def attach_roi(frame: av.VideoFrame, regions: list[tuple[int, int, int, int, int
     frame.pts = 0
     graph.push(frame)
     out = graph.pull()
-    out.colorspace, out.color_range = MATRIX, RANGE
+    out.colorspace, out.color_range = colour()[:2]
     return out

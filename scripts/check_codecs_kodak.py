@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.codec_registry import discover, make_codec
+from bench.codec import CODECS, make_codec
+from bench.codec.rate_target import TOLERANCE, encode_at_target
 from bench.image import load_rgb
-from bench.rate_target import TOLERANCE, encode_at_target
 
 KODAK = Path(os.environ.get("BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets")) / "kodak"
 CHROMA = {"jpeg": "4:2:0", "jpeg-444": "4:4:4", "webp": "4:2:0", "avif": "4:4:4", "jpegxl": "XYB (no subsampling)",
@@ -104,7 +104,7 @@ def main() -> int:
     if not stems:
         raise SystemExit(f"no Kodak images under {KODAK}; set BENCH_DATA")
     images = {s: load_rgb(KODAK / f"{s}.png") for s in stems}
-    codecs = discover()
+    codecs = CODECS.load_all()
     out = {"sweep": [], "targeting": [], "skipped": {}}
     print(f"== part 1: default rates, {min(args.images, len(stems))} Kodak images ==", flush=True)
     for spec in filter(None, args.codecs.split(",")):

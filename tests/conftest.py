@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from bench.store import JobRow
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -55,3 +58,9 @@ def env(tmp_path) -> dict:
 
 def run_cli(args: list[str], env: dict, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(BENCH + args, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+
+
+def job_row(**fields) -> JobRow:
+    """A job row with only the given fields set (the rest None), for tests that fabricate a store."""
+    required = {f.name: None for f in dataclasses.fields(JobRow) if f.default is dataclasses.MISSING}
+    return JobRow(**{**required, **fields})

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.bdrate import METHODS, bd_metric, bd_rate
+from bench.analysis.bdrate import METHODS, bd_metric, bd_rate
 from bench.errors import BenchError
 
 # VCEG-M33 (Bjøntegaard 2001) example data: rate in kbit/s, PSNR in dB.

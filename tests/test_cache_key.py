@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench.codec_registry import make_codec
+from bench.codec import make_codec
 from bench.datasets.images import ImageItem
 from bench.datasets.resolve import Dataset
-from bench.jobs import plan_jobs
 from bench.masks.pairing import MaskRef
+from bench.pipeline.plan import plan_jobs
 
 
 def keys(spec, rates=(50,), image_hash="a" * 64, path="/x/img.png", masks=None):

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.codec_registry import discover, make_codec
+from bench.codec import CODECS, make_codec
 from bench.image import load_rgb
-from bench.worker import execute, init_worker
+from bench.pipeline.models import Models
+from bench.pipeline.worker import execute
+from bench.store import JobRow
 
 from .conftest import kodak_or_skip
 
@@ -58,24 +60,22 @@ def test_jpeg_variants_have_the_declared_chroma_subsampling(kodim):
 
 
 def test_runner_bpp_is_eight_times_file_bytes_over_pixels(tmp_path, kodim):
-    init_worker([])
     path = kodak_or_skip() / "kodim23.png"
     from bench.image import pixel_sha256
-    job = dict(key="k", dataset="kodak", image="kodim23", image_hash=pixel_sha256(kodim), image_path=str(path),
-               height=kodim.shape[0], width=kodim.shape[1], codec="webp", codec_spec="webp", config_hash="c",
-               rate_param="quality", rate=40, target_bpp=None, setting="quality=40", mask_set=None,
-               mask_hash=None, mask_path=None, mask_error=None)
-    row = execute(job, str(tmp_path))
-    assert row["status"] == "ok", row["error"]
-    on_disk = (tmp_path / row["bitstream_path"]).stat().st_size
-    assert row["bytes"] == on_disk == len(make_codec("webp").encode(kodim, 40))
-    assert row["bpp"] == pytest.approx(8 * on_disk / (768 * 512), abs=0)
-    recon = load_rgb(tmp_path / row["recon_path"])
-    assert np.array_equal(recon, make_codec("webp").decode((tmp_path / row["bitstream_path"]).read_bytes()))
+    job = JobRow(key="k", dataset="kodak", image="kodim23", image_hash=pixel_sha256(kodim), image_path=str(path),
+                 height=kodim.shape[0], width=kodim.shape[1], codec="webp", codec_spec="webp", config_hash="c",
+                 rate_param="quality", rate=40, target_bpp=None, setting="quality=40")
+    row = execute(Models(), job, tmp_path)
+    assert row.status == "ok", row.error
+    on_disk = (tmp_path / row.bitstream_path).stat().st_size
+    assert row.bytes == on_disk == len(make_codec("webp").encode(kodim, 40))
+    assert row.bpp == pytest.approx(8 * on_disk / (768 * 512), abs=0)
+    recon = load_rgb(tmp_path / row.recon_path)
+    assert np.array_equal(recon, make_codec("webp").decode((tmp_path / row.bitstream_path).read_bytes()))
 
 
 def test_registry_lists_the_pillow_codecs():
-    codecs = discover()
+    codecs = CODECS.load_all()
     for name in ("jpeg", "jpeg-444", "webp", "avif"):
         assert name in codecs and codecs[name].unavailable() is None
 

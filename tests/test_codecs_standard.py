@@ -11,7 +11,7 @@ import importlib
 import numpy as np
 import pytest
 
-from bench.codec_registry import discover, make_codec
+from bench.codec import CODECS, make_codec
 from bench.errors import CodecError
 from bench.image import load_rgb
 
@@ -75,7 +75,7 @@ def test_vvc_fast_preset_round_trip(crops):
 
 
 def test_adapters_are_registered_with_their_knobs():
-    codecs = discover()
+    codecs = CODECS.load_all()
     expect = {"jpegxl": ("distance", False), "jpeg2000": ("bpp", True), "hevc": ("qp", False),
               "hevc-444": ("qp", False), "hevc-roi": ("qp", False), "vvc": ("qp", False),
               "vtm": ("qp", False), "bpg": ("qp", False)}
@@ -105,7 +105,7 @@ def test_jpeg2000_rate_knob_is_the_bpp_openjpeg_lands_on(crops):
 
 
 def test_hevc_variants_code_the_declared_chroma_format(crops):
-    discover()
+    CODECS.load_all()
     decode_annexb = importlib.import_module("bench._plugins.codecs._video").decode_annexb
     img = crops[0][:64, :64].copy()
     assert decode_annexb(make_codec("hevc").encode(img, 30), "hevc").format.name == "yuv420p"

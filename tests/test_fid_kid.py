@@ -9,11 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.distribution_stage import run_distribution_metrics
 from bench.image import pixel_sha256, png_bytes
 from bench.metrics._patches import extract_patches, patch_origins
 from bench.metrics.fid_kid import FID, KID, frechet_distance, kernel_inception_distance
+from bench.pipeline.dataset_metrics import run_distribution_metrics
 from bench.store import Store
+
+from .conftest import job_row
 
 KODAK = Path("/work/shared/datasets/kodak")
 needs_kodak = pytest.mark.skipif(not (KODAK / "kodim01.png").is_file(), reason=f"Kodak not found at {KODAK}")
@@ -96,7 +98,7 @@ def test_inception_network_is_the_fid_graph():
     """The TF FID graph (as pytorch-fid's FIDInception blocks rebuild it): the second-to-last
     block's pool branch averages without counting padding, the last block's takes the max."""
     from bench import weights as W
-    from bench.metrics._carriers import inception_layers, load_torchscript
+    from bench.weights.carriers import inception_layers, load_torchscript
     layers = inception_layers(load_torchscript(W.resolve("inception-fid").path))
     assert layers.mixed_10.tower_2_pool.original_name == "MaxPool2d"       # FIDInceptionE_2
     assert layers.mixed_9.tower_2_pool.original_name == "AvgPool2d"        # FIDInceptionE_1 ...
@@ -141,9 +143,9 @@ def _job(store_root: Path, image: str, ref: np.ndarray, recon: np.ndarray, setti
     rel = f"artifacts/{setting}/{image}.png"
     (store_root / rel).parent.mkdir(parents=True, exist_ok=True)
     (store_root / rel).write_bytes(png_bytes(recon))
-    return {"key": f"{setting}-{image}", "dataset": "toy", "codec": "noise", "config_hash": "c0",
-            "setting": setting, "mask_set": None, "image": image, "image_hash": pixel_sha256(ref),
-            "image_path": str(ref_path), "recon_path": rel, "status": "ok"}
+    return job_row(key=f"{setting}-{image}", dataset="toy", codec="noise", config_hash="c0", setting=setting,
+                   mask_set=None, image=image, image_hash=pixel_sha256(ref), image_path=str(ref_path),
+                   recon_path=rel, status="ok")
 
 
 def test_stage_groups_caches_resumes_and_flags_missing_images(tmp_path, monkeypatch):

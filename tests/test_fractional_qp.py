@@ -10,14 +10,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from bench.codec_registry import discover, make_codec
+from bench.codec import CODECS, make_codec
 from bench.image import load_rgb
 
 from .conftest import kodak_or_skip
 
 
 def plugin(name):
-    discover()
+    CODECS.load_all()
     return importlib.import_module(f"bench._plugins.codecs.{name}")
 
 

@@ -7,15 +7,15 @@ import importlib
 import numpy as np
 import pytest
 
-from bench.codec_registry import discover, make_codec
+from bench.codec import CODECS, make_codec
+from bench.codec.rate_target import encode_at_target
 from bench.image import load_rgb
-from bench.rate_target import encode_at_target
 
 from .conftest import kodak_or_skip
 
 
 def hevc_module():
-    discover()
+    CODECS.load_all()
     return importlib.import_module("bench._plugins.codecs.hevc")
 
 

@@ -12,10 +12,10 @@ from PIL import Image
 
 from bench import weights as W
 from bench.errors import BenchError
-from bench.metrics._carriers import read
 from bench.metrics.dists import DISTS
 from bench.metrics.lpips import LPIPSVGG, LPIPSAlex
 from bench.metrics.psnr import PSNR, masked_mse_255
+from bench.weights.carriers import read
 
 # pyiqa's calibration pairs (5 TID2013 images) ship with its wheel as site-packages/ResultsCalibra
 CALIBRA = Path(importlib.util.find_spec("pyiqa").origin).parent.parent / "ResultsCalibra" \
@@ -116,7 +116,7 @@ def test_dists_agrees_with_dists_pytorch(metrics, monkeypatch):
         return net
     monkeypatch.setattr(dp.models, "vgg16", vgg16)
     reference = dp.DISTS(load_weights=False)
-    ab = read("torch-state", W._expand("pkg:DISTS_pytorch/weights.pt"))   # the library's own file
+    ab = read("torch-state", W.expand("pkg:DISTS_pytorch/weights.pt"))   # the library's own file
     reference.alpha.data, reference.beta.data = ab["alpha"], ab["beta"]
     r1, d1 = pair("I06", crop=(50, 50, 96, 128))
     r2, d2 = pair("I19", crop=(200, 300, 96, 128))

@@ -17,16 +17,18 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from bench.analysis.bd_tables import build_tables, render, select_columns
+from bench.analysis.curves import curves, load_points
+from bench.analysis.plots import save_plots
+from bench.analysis.rd_points import metric_meta
 from bench.cli import app
 from bench.errors import BenchError
 from bench.image import load_rgb, pixel_sha256
 from bench.metrics.psnr import PSNR
-from bench.plots import save_plots
-from bench.rd_curves import curves, load_points
-from bench.report.bd_tables import build_tables, render, select_columns
 from bench.report.builder import ReportOptions, build_report, check_links
-from bench.results import metric_meta
-from bench.store import Store
+from bench.store import MetricRow, Store
+
+from .conftest import job_row
 
 ROOT = Path(__file__).resolve().parent.parent
 QUALITIES = (10, 30, 50, 70, 90)
@@ -79,21 +81,21 @@ def store_dir(tmp_path_factory):
                 Image.fromarray(recon).save(root / "out" / rel)
                 key = f"{codec}-{q}-{name}"
                 bpp = 8 * len(buf.getvalue()) / (H * W)
-                store.put_job({"key": key, "run_id": "r1", "dataset": "toy", "image": name,
+                store.put_job(job_row(**{"key": key, "run_id": "r1", "dataset": "toy", "image": name,
                                "image_hash": pixel_sha256(img), "image_path": str(data / f"{name}.png"),
                                "height": H, "width": W, "codec": codec, "config_hash": f"cfg-{codec}",
                                "rate_param": "quality", "rate": q, "setting": f"quality={q}", "mask_set": "toy-masks",
                                "mask_hash": "m", "mask_path": str(masks / f"{name}.png"), "status": "ok",
                                "bytes": len(buf.getvalue()), "bpp": bpp,
-                               "bpp_source": "estimated" if codec == "est" else "measured", "recon_path": rel})
+                               "bpp_source": "estimated" if codec == "est" else "measured", "recon_path": rel}))
                 vals = {"psnr": _psnr(img, recon), "roi-psnr": _psnr(img, recon, mask),
                         "bg-psnr": _psnr(img, recon, 1 - mask)}
-                store.put_metrics([(key, m, v, None) for m, v in vals.items()])
+                store.put_metrics([MetricRow(key, m, v) for m, v in vals.items()])
                 expected.setdefault((codec, q), []).append((bpp, vals))
     # one failed job: webp on a third image whose encode "failed"
-    store.put_job({"key": "webp-50-img2", "run_id": "r1", "dataset": "toy", "image": "img2", "codec": "webp",
-                   "config_hash": "cfg-webp", "rate_param": "quality", "rate": 50, "setting": "quality=50",
-                   "mask_set": "toy-masks", "status": "error", "error": "CodecError: synthetic failure"})
+    store.put_job(job_row(key="webp-50-img2", run_id="r1", dataset="toy", image="img2", codec="webp",
+                          config_hash="cfg-webp", rate_param="quality", rate=50, setting="quality=50",
+                          mask_set="toy-masks", status="error", error="CodecError: synthetic failure"))
     store.close()
     return root / "out", expected
 

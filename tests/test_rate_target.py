@@ -11,11 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from bench.codec import Codec
-from bench.codec_registry import make_codec
+from bench.codec import Codec, make_codec
+from bench.codec.rate_target import encode_at_target
 from bench.errors import BenchError
 from bench.image import load_rgb
-from bench.rate_target import encode_at_target
 
 from .conftest import kodak_or_skip
 

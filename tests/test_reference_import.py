@@ -9,15 +9,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.bdrate import bd_rate
+from bench.analysis.bd_tables import build_tables
+from bench.analysis.bdrate import bd_rate
+from bench.analysis.curves import curves, load_points
+from bench.analysis.rd_points import metric_meta
+from bench.analysis.references import (
+    import_reference,
+    read_reference_file,
+    reference_points,
+    reference_sources,
+)
 from bench.cli import app
 from bench.errors import BenchError
 from bench.paths import REFERENCE_RESULTS_DIR
-from bench.rd_curves import curves, load_points
-from bench.reference_import import import_reference, read_reference_file, reference_points, reference_sources
-from bench.report.bd_tables import build_tables
-from bench.results import metric_meta
 from bench.store import Store
+
+from .conftest import job_row
 
 CURVE = {
     "name": "toy-codec",
@@ -98,7 +105,7 @@ def test_other_bad_inputs(tmp_path):
 
 def test_name_colliding_with_a_run_codec_is_refused(tmp_path):
     store = Store(tmp_path / "out")
-    store.put_job({"key": "k1", "dataset": "kodak", "image": "a", "codec": "toy-codec", "status": "ok"})
+    store.put_job(job_row(key="k1", dataset="kodak", image="a", codec="toy-codec", status="ok"))
     with pytest.raises(BenchError, match="also a codec run.*--name"):
         import_reference(store, write_json(tmp_path / "kodak" / "toy.json", CURVE))
 

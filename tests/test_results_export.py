@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.runner import RunOptions, run
+from bench.pipeline.run import RunOptions, run
 from bench.store import Store
 
 from .conftest import run_cli
@@ -34,7 +34,7 @@ def finished_run(tmp_path_factory):
 
 
 def test_rd_points_are_means_over_images(finished_run):
-    from bench.results import rd_points
+    from bench.analysis.rd_points import rd_points
     store = Store(finished_run)
     rows = store.frame()
     points = rd_points(store)

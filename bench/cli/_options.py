@@ -30,16 +30,3 @@ def parse_rates(value: Optional[str]) -> list[float]:
         except ValueError:
             raise BenchError(f"--rates: '{item}' is not a number") from None
     return out
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            raise BenchError(f"--device {device}: no CUDA device is visible here; use --device cpu")
-    elif device != "cpu":
-        raise BenchError(f"--device must be auto, cpu or cuda[:N], got '{device}'")
-    return device

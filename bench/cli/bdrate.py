@@ -9,13 +9,11 @@ import typer
 
 from ..errors import BenchError
 from . import _options as O
+from ._command import register_command
 
 
-def register(app: typer.Typer) -> None:
-    app.command("bdrate", short_help="BD-rate / BD-metric table against an anchor codec.", help="BD-rate (or BD-metric) table per dataset against an anchor codec: one row per "
-                               "codec, one column per metric (ROI/background columns when masks were used).")(bdrate)
-
-
+@register_command("bdrate", short_help="BD-rate / BD-metric table against an anchor codec.", help="BD-rate (or BD-metric) table per dataset against an anchor codec: one row per "
+                               "codec, one column per metric (ROI/background columns when masks were used).")
 def bdrate(
     anchor: str = typer.Option(..., "--anchor", "-a", help="Anchor codec (its name, or its label when it has several configurations)."),
     out: Path = O.Out,
@@ -31,8 +29,8 @@ def bdrate(
     references: bool = typer.Option(True, "--references/--no-references", help="Include imported reference curves."),
     save: Optional[Path] = typer.Option(None, "--save", help="Also write the tables to this file."),
 ) -> None:
-    from ..rd_curves import column_meta, load_points
-    from ..report.bd_tables import build_tables, render
+    from ..analysis.bd_tables import build_tables, render
+    from ..analysis.curves import column_meta, load_points
     from ..store import Store
 
     if fmt not in ("md", "csv", "latex"):

@@ -7,13 +7,17 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TransferSpeedColumn,
+)
 
-datasets_app = typer.Typer(help="Download and check datasets.", no_args_is_help=True)
+from ._command import register_group
 
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(datasets_app, name="datasets", help="Download (resumable, verified) and check datasets.")
+datasets_app = register_group("datasets", help="Download (resumable, verified) and check datasets.")
 
 
 def _manifest(name: str):

@@ -9,13 +9,11 @@ from typing import List, Optional
 import typer
 
 from . import _options as O
+from ._command import register_command
 
 
-def register(app: typer.Typer) -> None:
-    app.command("import", short_help="Import published RD curves as reference codecs.", help="Import published RD curves (CompressAI-style JSON with name/results.bpp/"
-                               "results.psnr-rgb..., or a CSV of bpp + metric columns) as reference codecs.")(import_)
-
-
+@register_command("import", short_help="Import published RD curves as reference codecs.", help="Import published RD curves (CompressAI-style JSON with name/results.bpp/"
+                               "results.psnr-rgb..., or a CSV of bpp + metric columns) as reference codecs.")
 def import_(
     files: List[Path] = typer.Argument(..., help="Result files (.json or .csv)."),
     out: Path = O.Out,
@@ -23,8 +21,8 @@ def import_(
                                           "(default: the file's 'dataset' field, else its folder name)."),
     name: Optional[str] = typer.Option(None, "--name", help="Curve name (default: the JSON 'name', or the CSV file stem)."),
 ) -> None:
+    from ..analysis.references import import_reference
     from ..errors import BenchError
-    from ..reference_import import import_reference
     from ..store import Store
 
     if name and len(files) > 1:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
 from . import _options as O
+from ._command import register_group
 
-list_app = typer.Typer(help="List codecs, metrics or datasets.", no_args_is_help=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(list_app, name="list", help="List codecs, metrics or datasets with their metadata.")
+list_app = register_group("list", help="List codecs, metrics or datasets with their metadata.")
 
 
 def _rates(values) -> str:
@@ -23,19 +19,25 @@ def _rates(values) -> str:
 
 @list_app.command("codecs", help="Name, rate knob, default rates, ROI support, availability.")
 def list_codecs(codec_path: Optional[list[str]] = O.CodecPath) -> None:
-    from ..codec_registry import LOAD_ERRORS, discover
+    from ..codec import CODECS, codec_listing, use_codec_paths
+    from ..errors import BenchError
+    use_codec_paths(list(codec_path or []))
+    CODECS.import_undeclared()
     table = Table()
     for col in ("codec", "knob", "range", "default rates", "ROI", "bpp", "available", "description"):
         table.add_column(col)
-    for name, cls in sorted(discover(list(codec_path or [])).items()):
-        reason = cls.unavailable()
-        lo, hi = cls.rate_range
-        table.add_row(name, cls.rate_param, f"{lo:g}..{hi:g}", _rates(cls.default_rates),
-                      "yes" if cls.supports_roi else "no", cls.bpp_source,
-                      "yes" if not reason else f"[red]not available: {reason}[/]", cls.description)
+    for name in CODECS.names():
+        try:
+            c, reason = codec_listing(name)
+        except BenchError:           # recorded in load_errors, printed below
+            continue
+        lo, hi = c["rate_range"]
+        table.add_row(name, c["rate_param"], f"{lo:g}..{hi:g}", _rates(c["default_rates"]),
+                      "yes" if c["supports_roi"] else "no", c["bpp_source"],
+                      "yes" if not reason else f"[red]not available: {reason}[/]", c["description"])
     console = Console(width=200)
     console.print(table)
-    for file, err in LOAD_ERRORS.items():
+    for file, err in CODECS.load_errors.items():
         console.print(f"[red]adapter {file} failed to load:[/] {err}")
 
 

@@ -14,14 +14,9 @@ from rich.table import Table
 
 from ..errors import BenchError
 from ..paths import DEFAULT_OUT, MASKS_DIR
+from ._command import register_group
 
-masks_app = typer.Typer(help="ROI mask sets: make them, look at them, list them.",
-                        no_args_is_help=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(masks_app, name="masks",
-                  help="ROI mask sets (masks/<set>/<image-stem>.png): make, show, list.")
+masks_app = register_group("masks", help="ROI mask sets (masks/<set>/<image-stem>.png): make, show, list.")
 
 
 def _parse_params(items: list[str]) -> dict[str, str]:

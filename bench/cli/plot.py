@@ -8,13 +8,11 @@ from typing import Optional
 import typer
 
 from . import _options as O
+from ._command import register_command
 
 
-def register(app: typer.Typer) -> None:
-    app.command("plot", short_help="RD curves (PNG and PDF/SVG), one panel per metric.", help="RD curves with bpp on x: one panel per metric, one figure per dataset (and mask "
-                             "set); full image solid, ROI dotted. Writes PNG and PDF/SVG.")(plot)
-
-
+@register_command("plot", short_help="RD curves (PNG and PDF/SVG), one panel per metric.", help="RD curves with bpp on x: one panel per metric, one figure per dataset (and mask "
+                             "set); full image solid, ROI dotted. Writes PNG and PDF/SVG.")
 def plot(
     out: Path = O.Out,
     plot_dir: Optional[Path] = typer.Option(None, "--plot-dir", help="Where figures go (default: OUT/plots)."),
@@ -27,10 +25,10 @@ def plot(
     references: bool = typer.Option(True, "--references/--no-references", help="Draw imported reference curves."),
     dpi: int = typer.Option(120, "--dpi", help="PNG resolution."),
 ) -> None:
+    from ..analysis.bd_tables import check_metrics, select_columns
+    from ..analysis.curves import column_meta, load_points
+    from ..analysis.plots import REGION_STYLE, save_plots
     from ..errors import BenchError
-    from ..plots import REGION_STYLE, save_plots
-    from ..rd_curves import column_meta, load_points
-    from ..report.bd_tables import check_metrics, select_columns
     from ..store import Store
 
     region_list = O.split_list(regions)

@@ -8,13 +8,11 @@ from typing import Optional
 import typer
 
 from . import _options as O
+from ._command import register_command
 
 
-def register(app: typer.Typer) -> None:
-    app.command("report", short_help="Static HTML report: plots, BD tables, gallery, metadata.", help="One static HTML page (plus images) with RD plots, BD-rate/BD-metric tables, "
-                               "a reconstruction gallery and run metadata; opens from disk.")(report)
-
-
+@register_command("report", short_help="Static HTML report: plots, BD tables, gallery, metadata.", help="One static HTML page (plus images) with RD plots, BD-rate/BD-metric tables, "
+                               "a reconstruction gallery and run metadata; opens from disk.")
 def report(
     out: Path = O.Out,
     report_dir: Optional[Path] = typer.Option(None, "--report-dir", help="Where index.html goes (default: OUT/report)."),

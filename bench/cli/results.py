@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from . import _options as O
+from ._command import register_command
 
-
-
-def register(app: typer.Typer) -> None:
-    app.command("results", help="Per-codec, per-rate table: mean bpp, metrics, image count.")(results)
-    app.command("export", help="Write the per-image rows (csv, parquet) or per-rate curves (compressai-json).")(export)
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
@@ -30,13 +28,13 @@ def _fmt(value) -> str:
 
 
 def _column_order(column: str) -> tuple:
-    from ..results import split_column
+    from ..analysis.rd_points import split_column
     region, base = split_column(column)
     return (["full", "roi", "bg"].index(region), base.removesuffix("_mse") != "psnr", base)
 
 
 def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | None = None) -> None:
-    from ..results import metric_columns, metric_meta
+    from ..analysis.rd_points import metric_columns, metric_meta
     if points.empty:
         console.print("no results")
         return
@@ -68,17 +66,68 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
         console.print(table)
 
 
+RUN_LIBRARIES = ("bench", "torch", "numpy", "pillow")   # the versions `--runs` shows (all are stored)
+
+
+def run_summary(run: dict) -> dict:
+    """One run as flat fields: id, times, command, job counts, versions, device, machine."""
+    import datetime as dt
+    env = json.loads(run.get("environment") or "{}")
+    libs = env.get("libraries", {})
+    machine = env.get("machine", {})
+    started = dt.datetime.fromtimestamp(run["started"]).isoformat(" ", "seconds") if run.get("started") else "?"
+    argv = json.loads(run.get("argv") or "[]")
+    return {"run_id": run["run_id"], "started": started,
+            "wall_s": round(run["finished"] - run["started"], 1) if run.get("finished") else None,
+            "finished": bool(run.get("finished")), "jobs": run.get("jobs") or 0, "failed": run.get("failed") or 0,
+            "command": " ".join(["bench", *argv[1:]]) if argv else "", "dataset": env.get("dataset", ""),
+            "device": env.get("device", ""), "commit": (env.get("project_commit") or "")[:10],
+            **{lib: libs.get(lib, "") for lib in RUN_LIBRARIES},
+            "python": machine.get("python", ""), "gpu": machine.get("gpu", ""), "platform": machine.get("platform", "")}
+
+
+def print_runs(runs: list[dict], console: Console, fmt: str) -> None:
+    from ..errors import BenchError
+    rows = [run_summary(r) for r in runs]
+    if fmt == "csv":
+        import csv
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["run_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    if fmt not in ("table", "md"):
+        raise BenchError(f"--format must be table, csv or md, got '{fmt}'")
+    if not rows:
+        console.print("no runs")
+        return
+    table = Table(title="runs", caption="jobs: rows this run wrote (a reused job keeps the run that made it); "
+                  "wall_s: empty when the run was interrupted")
+    cols = [c for c in rows[0] if c not in ("finished", "platform")]
+    for c in cols:
+        table.add_column(c, justify="right" if c in ("wall_s", "jobs", "failed") else "left")
+    for r in rows:
+        table.add_row(*["-" if r[c] in (None, "") else str(r[c]) for c in cols])
+    console.print(table)
+
+
+@register_command("results", help="Per-codec, per-rate table: mean bpp, metrics, image count.")
 def results(
     out: Path = O.Out,
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset name."),
     codecs: Optional[str] = O.Codecs,
     metrics: Optional[str] = O.Metrics,
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or md."),
+    runs: bool = typer.Option(False, "--runs", help="List the runs instead: when, the command, jobs written, "
+                              "library versions, device and machine."),
 ) -> None:
+    from ..analysis.rd_points import rd_points
     from ..errors import BenchError
-    from ..results import rd_points
     from ..store import Store
-    points = rd_points(Store(out, create=False), dataset=dataset, codecs=O.split_list(codecs) or None)
+    store = Store(out, create=False)
+    if runs:
+        print_runs(store.runs(), Console(), fmt)
+        return
+    points = rd_points(store, dataset=dataset, codecs=O.split_list(codecs) or None)
     if fmt == "table":
         print_points(points, Console(), O.split_list(metrics) or None)
     elif fmt == "csv":
@@ -89,46 +138,7 @@ def results(
         raise BenchError(f"--format must be table, csv or md, got '{fmt}'")
 
 
-EXPORT_COLUMNS = ["dataset", "image", "codec", "config_hash", "rate_param", "rate", "target_bpp", "setting",
-                  "mask_set", "status", "error", "height", "width", "bytes", "bpp", "bpp_source", "encode_s",
-                  "decode_s", "verified", "bitstream_path", "recon_path", "image_hash", "key"]
-
-# CompressAI's result files name RGB metrics with an "-rgb" suffix.
-COMPRESSAI_NAMES = {"psnr": "psnr-rgb", "ms-ssim": "ms-ssim-rgb"}
-
-
-def per_image_frame(store, dataset=None, codecs=None) -> pd.DataFrame:
-    from ..results import metric_columns
-    frame = store.frame()
-    if dataset:
-        frame = frame[frame["dataset"] == dataset]
-    if codecs:
-        frame = frame[frame["codec"].isin(codecs)]
-    frame = frame.copy()
-    for col in ("bitstream_path", "recon_path"):
-        frame[col] = [str(store.root.resolve() / p) if isinstance(p, str) else None for p in frame[col]]
-    cols = [c for c in EXPORT_COLUMNS if c in frame.columns] + sorted(metric_columns(frame))
-    return frame[cols].sort_values(["dataset", "codec", "setting", "image"]).reset_index(drop=True)
-
-
-def compressai_json(points: pd.DataFrame) -> list[dict]:
-    from ..results import metric_columns
-    out = []
-    for (dataset, codec, mask_set), g in points.groupby(["dataset", "codec", "mask_set"], sort=False):
-        g = g.sort_values("bpp")
-        res = {"bpp": g["bpp"].tolist()}
-        for c in metric_columns(g):
-            if g[c].isna().all():
-                continue
-            res[COMPRESSAI_NAMES.get(c, c)] = g[c].tolist()
-        res["encoding_time"] = g["encode_s"].tolist()
-        res["decoding_time"] = g["decode_s"].tolist()
-        out.append({"name": codec, "description": f"bench results on {dataset}" +
-                    (f" with ROI masks {mask_set}" if mask_set else ""),
-                    "dataset": dataset, g["rate_param"].iloc[0]: g["rate"].tolist(), "results": res})
-    return out
-
-
+@register_command("export", help="Write the per-image rows (csv, parquet) or per-rate curves (compressai-json).")
 def export(
     out: Path = O.Out,
     fmt: str = typer.Option("csv", "--format", "-f", help="csv, parquet or compressai-json."),
@@ -136,8 +146,9 @@ def export(
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only this dataset name."),
     codecs: Optional[str] = O.Codecs,
 ) -> None:
+    from ..analysis.export import compressai_json, per_image_frame
+    from ..analysis.rd_points import rd_points
     from ..errors import BenchError
-    from ..results import rd_points
     from ..store import Store
     store = Store(out, create=False)
     codec_list = O.split_list(codecs) or None

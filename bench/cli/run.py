@@ -10,12 +10,10 @@ import typer
 from rich.console import Console
 
 from . import _options as O
+from ._command import register_command
 
 
-def register(app: typer.Typer) -> None:
-    app.command("run", help="Run codecs over a dataset, store bitstreams/reconstructions/metrics (resumable).")(run)
-
-
+@register_command("run", help="Run codecs over a dataset, store bitstreams/reconstructions/metrics (resumable).")
 def run(
     dataset: Optional[str] = O.Dataset,
     codecs: Optional[str] = O.Codecs,
@@ -31,8 +29,9 @@ def run(
     batch_size: int = typer.Option(8, "--batch-size", help="Images per metric batch (equal sizes are batched)."),
 ) -> None:
     from ..errors import BenchError
-    from ..runner import DEFAULT_CODECS, DEFAULT_METRICS, RunOptions
-    from ..runner import run as run_bench
+    from ..pipeline.models import resolve_device
+    from ..pipeline.run import DEFAULT_CODECS, DEFAULT_METRICS, RunOptions
+    from ..pipeline.run import run as run_bench
     from .results import print_points
 
     if workers < 0:
@@ -41,7 +40,7 @@ def run(
     opts = RunOptions(
         dataset=dataset, codecs=O.split_list(codecs) or list(DEFAULT_CODECS), rates=O.parse_rates(rates),
         target_bpp=O.parse_rates(target_bpp), metrics=O.split_list(metrics) or list(DEFAULT_METRICS),
-        out=out, workers=workers, device=O.resolve_device(device), verify_decode=verify_decode,
+        out=out, workers=workers, device=resolve_device(device), verify_decode=verify_decode,
         roi_masks=roi_masks, codec_paths=list(codec_path or []), batch_size=batch_size)
     report = run_bench(opts, console)
     for label, error in report.errors[:20]:
@@ -53,7 +52,7 @@ def run(
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.stage_s.items())
     console.print(f"{report.done} jobs done, {report.failed} failed, {report.skipped} reused from earlier runs; "
                   f"{report.wall_s:.1f} s" + (f" ({stages})" if stages else ""))
-    from ..results import rd_points
+    from ..analysis.rd_points import rd_points
     from ..store import Store
     codec_names = [s.partition(":")[0] for s in opts.codecs]
     print_points(rd_points(Store(out), dataset=report.dataset, codecs=codec_names), Console())

@@ -9,12 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-weights_app = typer.Typer(help="Network weights of the metrics: list, check, install.", no_args_is_help=True)
+from ._command import register_group
 
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(weights_app, name="weights",
-                  help="Network weights of the metrics (LPIPS, DISTS, FID/KID, MUSIQ, CLIP-IQA): list, status, fetch.")
+weights_app = register_group("weights", help="Network weights of the metrics (LPIPS, DISTS, FID/KID, MUSIQ, CLIP-IQA): list, status, fetch.")
 
 
 def _names(names: Optional[list[str]]) -> list[str]:

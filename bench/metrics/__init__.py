@@ -1,5 +1,14 @@
 """Metric plugins: one module per metric family; see base.py for the API."""
 
-from .base import METRICS, DistributionMetric, Metric, discover_metrics, get_metric_class, register_metric
+from .base import (
+    METRICS,
+    DistributionMetric,
+    Metric,
+    discover_metrics,
+    get_metric_class,
+    metric_metadata,
+    register_metric,
+)
 
-__all__ = ["METRICS", "Metric", "DistributionMetric", "register_metric", "discover_metrics", "get_metric_class"]
+__all__ = ["METRICS", "Metric", "DistributionMetric", "register_metric", "discover_metrics", "get_metric_class",
+           "metric_metadata"]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .. import weights as W
-from ._carriers import inception_layers, load_torchscript
+from ..weights.carriers import inception_layers, load_torchscript
 
 SIZE = 299
 PROTOCOL = "patches 256 (+128-shifted grid if H,W>=384); uint8 -> TF1 bilinear 299 -> (x-128)/128"

@@ -9,16 +9,30 @@ Distribution metrics (FID, KID) see every image of a (codec, rate) group through
 `update()` and give one dataset-level value from `compute()`.
 
 Everything a report or BD-rate needs to treat a metric correctly (direction, range,
-kind, mask support, weights) is class-level data, so no code branches on metric names.
+kind, mask support, weights) is class-level data, so no code branches on metric names;
+the registry reads it from the source without importing the metric (and torch).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any, Callable, ClassVar
 
-METRICS: dict[str, type["Metric"]] = {}
+from ..plugins import Registry
+
+METRICS = Registry("metric", "register_metric", "Run `bench list metrics`.", package="bench.metrics")
 
 KINDS = ("full-reference", "no-reference", "distribution")
+# The class attributes metadata() reports (every one has a default below or is set per metric).
+METADATA_ATTRS = ("name", "kind", "higher_is_better", "supports_mask", "value_range", "unit", "label", "weights",
+                  "mask_note", "from_mean_mse")
+
+
+def _metadata(get: Callable[[str], Any]) -> dict[str, Any]:
+    return {"name": get("name"), "kind": get("kind"), "higher_is_better": get("higher_is_better"),
+            "supports_mask": get("supports_mask"), "range": list(get("value_range")), "unit": get("unit"),
+            "label": get("label") or get("name"), "weights": list(get("weights")), "mask_note": get("mask_note"),
+            "from_mean_mse": get("from_mean_mse")}
 
 
 class Metric:
@@ -50,10 +64,7 @@ class Metric:
 
     @classmethod
     def metadata(cls) -> dict[str, Any]:
-        return {"name": cls.name, "kind": cls.kind, "higher_is_better": cls.higher_is_better,
-                "supports_mask": cls.supports_mask, "range": list(cls.value_range),
-                "unit": cls.unit, "label": cls.label or cls.name, "weights": list(cls.weights),
-                "mask_note": cls.mask_note}
+        return _metadata(lambda attr: getattr(cls, attr))
 
 
 class DistributionMetric(Metric):
@@ -74,28 +85,25 @@ class DistributionMetric(Metric):
 def register_metric(cls: type[Metric]) -> type[Metric]:
     if cls.kind not in KINDS:
         raise TypeError(f"metric {cls.__qualname__}: kind must be one of {KINDS}")
-    METRICS[cls.name] = cls
-    return cls
-
-
-_discovered = False
+    return METRICS.bind(cls.name, cls)
 
 
 def discover_metrics() -> dict[str, type[Metric]]:
-    """Import every module of bench.metrics once, so their @register_metric runs."""
-    global _discovered
-    if not _discovered:
-        import bench.metrics as pkg
-
-        from ..plugins import import_submodules
-        import_submodules(pkg.__name__, pkg.__path__)
-        _discovered = True
-    return METRICS
+    """Every metric class (imports every metric module: for listings)."""
+    return METRICS.load_all()
 
 
 def get_metric_class(name: str) -> type[Metric]:
-    from ..errors import unknown_name
-    metrics = discover_metrics()
-    if name not in metrics:
-        raise unknown_name("metric", name, metrics, "Run `bench list metrics`.")
-    return metrics[name]
+    return METRICS.load(name)
+
+
+@lru_cache(maxsize=None)
+def metric_metadata(name: str) -> dict[str, Any] | None:
+    """metadata() of a registered metric, read without importing it where the source allows;
+    None for a name no metric has (a column from an imported reference curve, say)."""
+    if METRICS.canonical(name) is None:
+        return None
+    attrs = METRICS.static(name)
+    if attrs is not None and all(a in attrs for a in METADATA_ATTRS if a != "name"):
+        return _metadata(lambda attr: attrs.get(attr, name) if attr == "name" else attrs[attr])
+    return METRICS.load(name).metadata()

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import bdrate
+from ..analysis import bdrate
+from ..analysis.bd_tables import BDTable, build_tables, select_columns
+from ..analysis.curves import column_meta, datasets_and_mask_sets, load_points
+from ..analysis.plots import DEFAULT_REGIONS, save_plots
 from ..errors import BenchError
 from ..image import atomic_write
-from ..plots import DEFAULT_REGIONS, save_plots
-from ..rd_curves import column_meta, datasets_and_mask_sets, load_points
 from . import gallery, metadata
-from .bd_tables import BDTable, build_tables, select_columns
 
 TEMPLATE = "report.html.j2"
 IMG_DIR = "img"

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from ..analysis.plots import slug
 from ..image import load_rgb
-from ..plots import slug
 
 DEFAULT_CROP = 256
 OVERVIEW = 256          # the overview thumbnail fits this square, like a default crop

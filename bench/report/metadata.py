@@ -9,7 +9,7 @@ import json
 
 import pandas as pd
 
-from ..reference_import import reference_sources
+from ..analysis.references import reference_sources
 
 
 def _when(ts) -> str:

@@ -2,8 +2,8 @@
 
     make_mask("saliency", image, seed=0, key="kodim01", fraction=0.25)  # HxW float32 [0, 1]
 
-A new method is a new @register_generator class in a module here; discovery imports
-every module of this package.
+A new method is a new @register_generator class in a module here; the registry finds it
+by name without importing the other methods (saliency needs OpenCV).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import BenchError, unknown_name
-from ...plugins import import_submodules
+from ...errors import BenchError
 from .base import (
     GENERATORS,
     MaskGenerator,
@@ -30,22 +29,13 @@ __all__ = ["GENERATORS", "MaskGenerator", "Param", "binary_fraction", "discover_
            "get_generator", "image_rng", "make_mask", "register_generator", "roi_fraction",
            "to_u8", "top_fraction"]
 
-_discovered = False
-
-
 def discover_generators() -> dict[str, type[MaskGenerator]]:
-    global _discovered
-    if not _discovered:
-        import_submodules(__name__, __path__)
-        _discovered = True
-    return GENERATORS
+    """Every generator class (imports every method: for listings)."""
+    return GENERATORS.load_all()
 
 
 def get_generator(method: str) -> type[MaskGenerator]:
-    gens = discover_generators()
-    if method not in gens:
-        raise unknown_name("mask method", method, gens, "Run `bench masks list`.")
-    cls = gens[method]
+    cls = GENERATORS.load(method)
     why = cls.unavailable()
     if why:
         raise BenchError(f"mask method '{method}' is unavailable here: {why}")

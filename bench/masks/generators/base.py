@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...errors import BenchError
+from ...plugins import Registry
 
-GENERATORS: dict[str, type[MaskGenerator]] = {}
+GENERATORS = Registry("mask method", "register_generator", "Run `bench masks list`.",
+                      package="bench.masks.generators")
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,7 @@ def register_generator(cls: type[MaskGenerator]) -> type[MaskGenerator]:
     if cls.fraction_param is not None and cls.fraction_param not in cls.params:
         raise TypeError(f"mask generator {cls.__qualname__}: fraction_param "
                         f"'{cls.fraction_param}' is not one of its params")
-    GENERATORS[cls.name] = cls
-    return cls
+    return GENERATORS.bind(cls.name, cls)
 
 
 def image_rng(seed: int, key: str) -> np.random.Generator:

@@ -7,8 +7,8 @@ Two input formats:
 - CSV with a `bpp` column and one column per metric (the curve name is the file stem
   unless --name is given).
 
-Points live in their own table of the results database, so importing never touches the
-run tables and re-importing a curve replaces it.
+Points live in their own table of the results database (bench.store.schema.ReferencePointRow),
+so importing never touches the run tables and re-importing a curve replaces it.
 """
 
 from __future__ import annotations
@@ -23,14 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import BenchError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS reference_points(
-  name TEXT, dataset TEXT, metric TEXT, idx INTEGER, bpp REAL, value REAL,
-  source TEXT, source_sha256 TEXT, description TEXT, imported REAL,
-  PRIMARY KEY(name, dataset, metric, idx));
-"""
+from ..errors import BenchError
+from ..store.schema import ReferencePointRow
 
 # Source key -> this project's metric column. CompressAI's psnr(-rgb) and ms-ssim(-rgb) are
 # means of per-image RGB values, the same definition as the `psnr` / `ms-ssim` columns.
@@ -135,35 +129,25 @@ def read_reference_file(path: str | Path, name: str | None = None) -> ReferenceC
     return reader(path, name)
 
 
-def ensure_table(store) -> None:
-    store.db.executescript(SCHEMA)
-
-
 def import_reference(store, path: str | Path, dataset: str | None = None, name: str | None = None) -> ReferenceCurves:
     """Store one file's curves; the dataset comes from --dataset, the file, or its folder name."""
     curves = read_reference_file(path, name)
     dataset = dataset or curves.dataset_hint or Path(path).resolve().parent.name
     curves.dataset_hint = dataset
-    ensure_table(store)
-    run_codecs = {r[0] for r in store.db.execute("SELECT DISTINCT codec FROM jobs WHERE dataset=?", (dataset,))}
-    if curves.name in run_codecs:
+    if curves.name in store.codecs_run_on(dataset):
         raise BenchError(f"reference curve name '{curves.name}' is also a codec run in {store.root} on "
                          f"'{dataset}'; import it under another name with --name")
     now = time.time()
-    rows = [(curves.name, dataset, metric, i, b, v, curves.source, curves.sha256, curves.description, now)
+    rows = [ReferencePointRow(curves.name, dataset, metric, i, b, v, curves.source, curves.sha256,
+                              curves.description, now)
             for metric, (bpp, values) in curves.metrics.items() for i, (b, v) in enumerate(zip(bpp, values))]
-    with store.db:
-        store.db.execute("BEGIN")
-        store.db.executemany("DELETE FROM reference_points WHERE name=? AND dataset=? AND metric=?",
-                             [(curves.name, dataset, m) for m in curves.metrics])
-        store.db.executemany("INSERT INTO reference_points VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    store.put_reference_curves(curves.name, dataset, rows)
     return curves
 
 
 def reference_points(store, dataset: str | None = None, names: list[str] | None = None) -> pd.DataFrame:
     """Reference curves shaped like results.rd_points rows (bpp_source 'reference')."""
-    ensure_table(store)
-    long = pd.read_sql_query("SELECT * FROM reference_points", store.db)
+    long = store.reference_frame()
     if dataset:
         long = long[long["dataset"] == dataset]
     if names:
@@ -186,7 +170,4 @@ def reference_points(store, dataset: str | None = None, names: list[str] | None 
 
 def reference_sources(store) -> list[dict]:
     """One entry per imported curve: name, dataset, file, sha256, description, metrics."""
-    ensure_table(store)
-    q = ("SELECT name, dataset, source, source_sha256, description, group_concat(DISTINCT metric) AS metrics, "
-         "max(imported) AS imported FROM reference_points GROUP BY name, dataset ORDER BY dataset, name")
-    return [dict(r) for r in store.db.execute(q)]
+    return store.reference_sources()

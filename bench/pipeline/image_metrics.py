@@ -13,12 +13,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .errors import BenchError
-from .image import load_rgb
-from .masks.pairing import load_mask
-from .metrics.base import Metric
-
-REGIONS = ("roi", "bg")
+from ..errors import BenchError
+from ..image import load_rgb
+from ..masks.pairing import load_mask
+from ..metrics.base import Metric
+from ..store.schema import REGIONS, JobRow, MetricRow
 
 
 def columns_for(metric: Metric, has_mask: bool) -> list[str]:
@@ -39,19 +38,19 @@ def _evaluate(metric: Metric, ref, dist, mask) -> list[float]:
 
 
 class _Batch:
-    def __init__(self, store, jobs: list[dict], device: str):
+    def __init__(self, store, jobs: list[JobRow], device: str):
         self.jobs = jobs
-        self.ref = _to_tensor([load_rgb(j["image_path"]) for j in jobs], device)
-        self.dist = _to_tensor([load_rgb(store.abspath(j["recon_path"])) for j in jobs], device)
+        self.ref = _to_tensor([load_rgb(j.image_path) for j in jobs], device)
+        self.dist = _to_tensor([load_rgb(store.abspath(j.recon_path)) for j in jobs], device)
         self.masks: list[torch.Tensor | None] = []
         self.mask_errors: list[str | None] = []
         for j in jobs:
-            if not j.get("mask_path"):
+            if not j.mask_path:
                 self.masks.append(None)
-                self.mask_errors.append(f"no mask for image '{j['image']}'" if j.get("mask_set") else None)
+                self.mask_errors.append(f"no mask for image '{j.image}'" if j.mask_set else None)
                 continue
             try:
-                m = load_mask(j["mask_path"], (j["height"], j["width"]))
+                m = load_mask(j.mask_path, (j.height, j.width))
                 self.masks.append(torch.from_numpy(m)[None].to(device))
                 self.mask_errors.append(None)
             except BenchError as exc:
@@ -78,7 +77,7 @@ def _compute_column(metric: Metric, batch: _Batch, idx: list[int], region: str |
         return out
 
 
-def compute_per_image_metrics(store, jobs: list[dict], metrics: list[Metric], device: str,
+def compute_per_image_metrics(store, jobs: list[JobRow], metrics: list[Metric], device: str,
                               batch_size: int = 8, progress: Callable[[int], None] | None = None) -> int:
     """Fill missing metric columns for the given ok jobs; returns the number of values written."""
     per_image = [m for m in metrics if m.kind != "distribution"]
@@ -90,15 +89,15 @@ def compute_per_image_metrics(store, jobs: list[dict], metrics: list[Metric], de
         if m.supports_mask:
             for r in REGIONS:
                 store.put_metric_info(f"{r}-{m.name}", {**meta, "region": r}, versions)
-    done = store.metric_columns_done(j["key"] for j in jobs)
-    todo = [j for j in jobs if any(c not in done.get(j["key"], set())
-                                   for m in per_image for c in columns_for(m, bool(j.get("mask_set"))))]
+    done = store.metric_columns_done(j.key for j in jobs)
+    todo = [j for j in jobs if any(c not in done.get(j.key, set())
+                                   for m in per_image for c in columns_for(m, bool(j.mask_set)))]
     skipped = len(jobs) - len(todo)
     if progress and skipped:
         progress(skipped)
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[JobRow]] = defaultdict(list)
     for j in todo:
-        groups[(j["height"], j["width"])].append(j)
+        groups[(j.height, j.width)].append(j)
     written = 0
     for group in groups.values():
         for start in range(0, len(group), batch_size):
@@ -106,28 +105,28 @@ def compute_per_image_metrics(store, jobs: list[dict], metrics: list[Metric], de
             try:
                 batch = _Batch(store, chunk, device)
             except BenchError as exc:   # an original or reconstruction vanished/corrupt
-                rows = [(j["key"], c, None, str(exc)) for j in chunk for m in per_image
-                        for c in columns_for(m, bool(j.get("mask_set")))]
+                rows = [MetricRow(j.key, c, None, str(exc)) for j in chunk for m in per_image
+                        for c in columns_for(m, bool(j.mask_set))]
                 store.put_metrics(rows)
                 if progress:
                     progress(len(chunk))
                 continue
             rows = []
             for m in per_image:
-                need = [i for i, j in enumerate(chunk) if m.name not in done.get(j["key"], set())]
+                need = [i for i, j in enumerate(chunk) if m.name not in done.get(j.key, set())]
                 if need:
-                    rows += [(chunk[i]["key"], m.name, v, e) for i, v, e in _compute_column(m, batch, need, None)]
+                    rows += [MetricRow(chunk[i].key, m.name, v, e) for i, v, e in _compute_column(m, batch, need, None)]
                 if not m.supports_mask:
                     continue
                 for region in REGIONS:
                     col = f"{region}-{m.name}"
-                    need = [i for i, j in enumerate(chunk) if j.get("mask_set") and col not in done.get(j["key"], set())]
+                    need = [i for i, j in enumerate(chunk) if j.mask_set and col not in done.get(j.key, set())]
                     ok = [i for i in need if batch.masks[i] is not None]
-                    rows += [(chunk[i]["key"], col, None, batch.mask_errors[i]) for i in need if batch.masks[i] is None]
+                    rows += [MetricRow(chunk[i].key, col, None, batch.mask_errors[i]) for i in need if batch.masks[i] is None]
                     if ok:
-                        rows += [(chunk[i]["key"], col, v, e) for i, v, e in _compute_column(m, batch, ok, region)]
+                        rows += [MetricRow(chunk[i].key, col, v, e) for i, v, e in _compute_column(m, batch, ok, region)]
             store.put_metrics(rows)
-            written += sum(1 for r in rows if r[2] is not None)
+            written += sum(1 for r in rows if r.value is not None)
             if progress:
                 progress(len(chunk))
     return written

@@ -10,9 +10,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .. import bdrate
 from ..errors import BenchError
-from ..rd_curves import Curve, curves, datasets_and_mask_sets, find_curve, metric_columns, region_of
+from . import bdrate
+from .curves import (
+    Curve,
+    curves,
+    datasets_and_mask_sets,
+    find_curve,
+    metric_columns,
+    region_of,
+)
 
 REGION_ORDER = {"full": 0, "roi": 1, "bg": 2}
 # Marks per output format: low overlap, non-monotonic points, undefined value.
@@ -200,7 +207,7 @@ def build_tables(points: pd.DataFrame, anchor: str, meta, *, metrics: list[str] 
                  kind: str = "rate", method: str = bdrate.DEFAULT_METHOD,
                  min_points: int = bdrate.DEFAULT_MIN_POINTS, non_monotonic: str = bdrate.DEFAULT_NON_MONOTONIC,
                  overlap_warn: float = bdrate.OVERLAP_WARN) -> list[BDTable]:
-    """`meta(column) -> dict` gives higher_is_better and label (bench.results.metric_meta)."""
+    """`meta(column) -> dict` gives higher_is_better and label (bench.analysis.rd_points.metric_meta)."""
     bdrate.check_args(method, non_monotonic)
     if kind not in ("rate", "metric"):
         raise BenchError(f"unknown BD kind '{kind}'; use rate or metric")

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import BenchError
+from ..errors import BenchError
 
 DEFAULT_METHOD = "pchip"
 DEFAULT_MIN_POINTS = 4

@@ -11,37 +11,30 @@ Groups whose values are stored (for the same number of images) are skipped on re
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from .errors import BenchError
-from .image import load_rgb, pixel_sha256
-from .paths import cache_dir
-
-GROUP_KEYS = ("dataset", "codec", "config_hash", "setting", "mask_set")
+from ..errors import BenchError
+from ..image import load_rgb, pixel_sha256
+from ..paths import cache_dir
+from ..store.schema import POINT_KEY, DatasetMetricRow, JobRow
 
 
 def features_cache_dir() -> Path:
     return cache_dir() / "features"
 
 
-def _group_key(job: dict) -> tuple:
-    return tuple(job.get(k) or "" for k in GROUP_KEYS)
-
-
-def _stored(store, key: tuple) -> dict[str, int]:
-    """metric -> n_images of the values already stored for this group."""
-    rows = store.db.execute(
-        "SELECT metric, n_images FROM dataset_metrics WHERE dataset=? AND codec=? AND config_hash=? "
-        "AND setting=? AND mask_set=? AND value IS NOT NULL", key)
-    return {r["metric"]: r["n_images"] for r in rows}
+def _group_key(job: JobRow) -> tuple:
+    return tuple(getattr(job, k) or "" for k in POINT_KEY)
 
 
 def _put(store, key: tuple, n_images: int, metric, value, detail=None, error=None) -> None:
-    store.put_dataset_metric(*key, metric.name, value, n_images, detail, error)
+    store.put_dataset_metric(DatasetMetricRow(*key, metric.name, value, n_images,
+                                              json.dumps(detail or {}, default=str), error))
 
 
 def _image_features(metric, path: Path, expect_hash: str | None = None) -> np.ndarray:
@@ -51,13 +44,13 @@ def _image_features(metric, path: Path, expect_hash: str | None = None) -> np.nd
     return metric.image_features(image)
 
 
-def reference_features(metric, refs: list[dict]) -> tuple[np.ndarray, str]:
+def reference_features(metric, refs: list[JobRow]) -> tuple[np.ndarray, str]:
     """Patch features of the original images (one row per patch), from the disk cache if present."""
-    refs = sorted(refs, key=lambda j: j["image_hash"])
+    refs = sorted(refs, key=lambda j: j.image_hash)
     digest = hashlib.sha256()
     digest.update(metric.feature_key.encode())
     for j in refs:
-        digest.update(j["image_hash"].encode())
+        digest.update(j.image_hash.encode())
     key = digest.hexdigest()
     path = features_cache_dir() / f"{key}.npy"
     if path.exists():
@@ -65,7 +58,7 @@ def reference_features(metric, refs: list[dict]) -> tuple[np.ndarray, str]:
             return np.load(path), key
         except (OSError, ValueError):
             path.unlink(missing_ok=True)     # a torn write: recompute
-    feats = np.concatenate([_image_features(metric, Path(j["image_path"]), j["image_hash"]) for j in refs])
+    feats = np.concatenate([_image_features(metric, Path(j.image_path), j.image_hash) for j in refs])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, feats)
@@ -73,24 +66,24 @@ def reference_features(metric, refs: list[dict]) -> tuple[np.ndarray, str]:
     return feats, key
 
 
-def run_distribution_metrics(store, jobs: list[dict], metrics: list, device: str,
+def run_distribution_metrics(store, jobs: list[JobRow], metrics: list, device: str,
                              progress: Callable[[int], None] | None = None) -> None:
     if not metrics or not jobs:
         return
     for m in metrics:
         store.put_metric_info(m.name, {**m.metadata(), "region": "dataset"}, m.versions())
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    expected: dict[tuple, dict[str, dict]] = defaultdict(dict)   # (dataset, mask_set) -> image -> a job
+    groups: dict[tuple, list[JobRow]] = defaultdict(list)
+    expected: dict[tuple, dict[str, JobRow]] = defaultdict(dict)   # (dataset, mask_set) -> image -> a job
     for j in jobs:
         groups[_group_key(j)].append(j)
-        expected[(j["dataset"], j.get("mask_set") or "")].setdefault(j["image"], j)
+        expected[(j.dataset, j.mask_set or "")].setdefault(j.image, j)
 
     for key, group in sorted(groups.items()):
         dataset, mask_set = key[0], key[4]
-        stored = _stored(store, key)
+        stored = store.dataset_metric_counts(key)
         todo = [m for m in metrics if stored.get(m.name) != len(group)]
         refs = expected[(dataset, mask_set)]
-        missing = sorted(set(refs) - {j["image"] for j in group})
+        missing = sorted(set(refs) - {j.image for j in group})
         n = len(group)
         if todo and missing:
             why = (f"{len(missing)} of {len(refs)} images have no reconstruction at this rate point "
@@ -105,8 +98,8 @@ def run_distribution_metrics(store, jobs: list[dict], metrics: list, device: str
         for shared in by_feature_key.values():
             try:
                 ref_feats, cache_key = reference_features(shared[0], list(refs.values()))
-                ordered = sorted(group, key=lambda j: j["image_hash"])
-                dist_feats = np.concatenate([_image_features(shared[0], store.abspath(j["recon_path"]))
+                ordered = sorted(group, key=lambda j: j.image_hash)
+                dist_feats = np.concatenate([_image_features(shared[0], store.abspath(j.recon_path))
                                              for j in ordered])
             except Exception as exc:   # a missing/corrupt file: record it, keep the run going
                 for m in shared:

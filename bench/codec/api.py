@@ -1,4 +1,4 @@
-"""The codec API: what an adapter implements, and the decorator that registers it.
+"""The codec API: what an adapter implements.
 
 An adapter is a small class (see codecs/pillow_codecs.py):
 
@@ -11,7 +11,12 @@ An adapter is a small class (see codecs/pillow_codecs.py):
 
 The harness does everything else (timing, files, rows, metrics, resume, verification).
 Import optional libraries inside methods and report their absence from `unavailable()`,
-so that one missing library never hides the other codecs.
+so that one missing library never hides the other codecs and listing codecs stays cheap.
+
+Network codecs add two hooks: `load(device)` builds the model once per process on the
+run's device (`uses_device = True`: on cpu the process pool runs them, on cuda the
+in-process device executor does), and `encode_batch`/`decode_batch` take several images
+of one size at one rate point, which the device executor uses when a codec overrides them.
 """
 
 from __future__ import annotations
@@ -23,9 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import BenchError
-
-CODECS: dict[str, type["Codec"]] = {}
+from ..errors import BenchError
 
 
 class Codec:
@@ -37,12 +40,17 @@ class Codec:
     rate_increases_bpp: ClassVar[bool] = True    # False for QP-like knobs (used by --target-bpp)
     supports_roi: ClassVar[bool] = False         # encode() uses the roi importance map
     bpp_source: ClassVar[str] = "measured"       # "estimated" for likelihood-only codecs
-    device: ClassVar[str] = "cpu"                # "cpu": process pool; "gpu": main process
+    uses_device: ClassVar[bool] = False          # runs a network on the run's --device (see load())
     extension: ClassVar[str] = "bin"             # file suffix of stored bitstreams
     description: ClassVar[str] = ""
 
     def __init__(self, **options: Any):
         self.options = dict(options)
+        self.device = "cpu"
+
+    def load(self, device: str) -> None:
+        """Once per process, before the first image: build models on `device` (cpu, cuda:N)."""
+        self.device = device
 
     # --- what an adapter implements -------------------------------------------------
     def encode(self, image: np.ndarray, rate: float, roi: np.ndarray | None = None) -> bytes:
@@ -50,6 +58,20 @@ class Codec:
 
     def decode(self, data: bytes) -> np.ndarray:
         raise NotImplementedError
+
+    def encode_batch(self, images: list[np.ndarray], rate: float,
+                     rois: list[np.ndarray | None] | None = None) -> list[bytes]:
+        """Same-size images at one rate point; one complete bitstream each."""
+        rois = rois or [None] * len(images)
+        return [self.encode(im, rate, roi=r) for im, r in zip(images, rois)]
+
+    def decode_batch(self, data: list[bytes]) -> list[np.ndarray]:
+        return [self.decode(d) for d in data]
+
+    @classmethod
+    def batches(cls) -> bool:
+        """Whether the adapter overrides the batch calls (else images go one at a time)."""
+        return cls.encode_batch is not Codec.encode_batch or cls.decode_batch is not Codec.decode_batch
 
     def versions(self) -> dict[str, str]:
         """Library/binary versions that can change the bitstream."""
@@ -85,18 +107,3 @@ class Codec:
             raise BenchError(f"codec '{cls.name}' takes integer {cls.rate_param} values, got {rate:g}")
         return int(rate) if cls.rate_is_integer else float(rate)
 
-
-REQUIRED = ("name", "rate_param", "default_rates", "rate_range")
-
-
-def register_codec(cls: type[Codec]) -> type[Codec]:
-    """Class decorator: add an adapter to the registry under `cls.name`."""
-    missing = [a for a in REQUIRED if not hasattr(cls, a)]
-    if missing:
-        raise TypeError(f"codec class {cls.__qualname__} lacks {', '.join(missing)}")
-    prior = CODECS.get(cls.name)
-    if prior is not None and prior.__qualname__ != cls.__qualname__:
-        raise BenchError(f"codec name '{cls.name}' is defined twice ({prior.__module__}."
-                         f"{prior.__qualname__} and {cls.__module__}.{cls.__qualname__}); rename one")
-    CODECS[cls.name] = cls
-    return cls

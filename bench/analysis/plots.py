@@ -15,8 +15,8 @@ from typing import Callable
 
 import pandas as pd
 
-from .errors import BenchError
-from .rd_curves import curves, datasets_and_mask_sets, region_of
+from ..errors import BenchError
+from .curves import curves, datasets_and_mask_sets, region_of
 
 REGION_STYLE = {"full": ("-", "full image"), "roi": (":", "ROI"), "bg": ("--", "background")}
 DEFAULT_REGIONS = ("full", "roi")

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .codec import Codec
-from .errors import BenchError
+from ..errors import BenchError
+from .api import Codec
 
 FLOAT_RTOL = 0.01       # a float knob stops once within 1 % of the target
 FLOAT_MAX_PROBES = 14   # ... or after this many encodes

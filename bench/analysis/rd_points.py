@@ -8,13 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from .metrics.base import METRICS, discover_metrics
+from ..metrics import metric_metadata
+from ..store.schema import JOB_COLUMNS, POINT_KEY, REGIONS
 
-GROUP = ["dataset", "codec", "config_hash", "setting", "mask_set"]
-JOB_FIELDS = {"key", "run_id", "dataset", "image", "image_hash", "image_path", "height", "width", "codec",
-              "config_hash", "rate_param", "rate", "target_bpp", "setting", "mask_set", "mask_hash", "mask_path",
-              "status", "error", "bytes", "bpp", "bpp_source", "encode_s", "decode_s", "bitstream_path",
-              "recon_path", "recon_hash", "verified", "detail", "created"}
+GROUP = list(POINT_KEY)
+JOB_FIELDS = set(JOB_COLUMNS)
 # Columns of rd_points() rows that are not metrics.
 POINT_FIELDS = {"n_images", "n_errors", "bpp_source", "encode_s", "decode_s", "target_missed"}
 MSE_SUFFIX = "_mse"   # column suffix for "PSNR of the mean MSE"
@@ -22,7 +20,7 @@ MSE_SUFFIX = "_mse"   # column suffix for "PSNR of the mean MSE"
 
 def split_column(column: str) -> tuple[str, str]:
     """'roi-lpips' -> ('roi', 'lpips'); 'psnr' -> ('full', 'psnr')."""
-    for region in ("roi", "bg"):
+    for region in REGIONS:
         if column.startswith(region + "-"):
             return region, column[len(region) + 1:]
     return "full", column
@@ -32,14 +30,13 @@ def metric_meta(store, column: str) -> dict:
     """Direction, label, kind and region of a metric column, from the store or the registry."""
     region, base = split_column(column.removesuffix(MSE_SUFFIX))
     info = store.metric_info().get(column, {}).get("metadata") if store is not None else None
+    registered = metric_metadata(base) or {}
     if not info:
-        cls = discover_metrics().get(base)
-        info = cls.metadata() if cls else {"name": base, "higher_is_better": True, "kind": "full-reference",
-                                           "label": base}
+        info = registered or {"name": base, "higher_is_better": True, "kind": "full-reference", "label": base}
     label = info.get("label") or base
     if column.endswith(MSE_SUFFIX):
         label += ", of the mean MSE"
-    elif info.get("from_mean_mse") or getattr(discover_metrics().get(base), "from_mean_mse", False):
+    elif info.get("from_mean_mse") or registered.get("from_mean_mse"):
         label += ", mean of per-image values"
     if region != "full":
         label = f"{region.upper()} {label}"
@@ -77,7 +74,6 @@ def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None
     Means are over images (CompressAI's convention); `psnr_mse`-style columns give the
     PSNR of the mean MSE for metrics whose class sets from_mean_mse.
     """
-    discover_metrics()
     frame = store.frame()
     if dataset:
         frame = frame[frame["dataset"] == dataset]
@@ -100,8 +96,7 @@ def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None
                    target_missed=_target_missed(ok["detail"]) if pd.notna(g["target_bpp"].iloc[0]) else 0)
         for c in mcols:
             row[c] = ok[c].mean() if len(ok) else float("nan")
-            cls = METRICS.get(split_column(c)[1])
-            if cls is not None and cls.from_mean_mse:
+            if (metric_metadata(split_column(c)[1]) or {}).get("from_mean_mse"):
                 row[c + MSE_SUFFIX] = _psnr_of_mean_mse(ok[c])
         rows.append(row)
     points = pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""RD curves from stored results: aggregated RD points (bench.results.rd_points) plus
+"""RD curves from stored results: aggregated RD points (bench.analysis.rd_points) plus
 imported reference curves, grouped into one curve per (dataset, codec config, mask set,
 metric column), with display labels that tell configurations of one codec apart."""
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import BenchError
+from ..errors import BenchError
 
-# Columns this module adds to rd_points rows (bench.results knows the rest).
+# Columns this module adds to rd_points rows (rd_points knows the rest).
 ADDED_FIELDS = {"label", "reference"}
 REGION_PREFIXES = {"roi": "roi-", "bg": "bg-"}
 
@@ -38,8 +38,8 @@ class Curve:
 def load_points(store, dataset: str | None = None, codecs: list[str] | None = None,
                 references: bool = True) -> pd.DataFrame:
     """Run RD points plus reference curves, with `label` and `reference` columns."""
-    from .reference_import import reference_points
-    from .results import rd_points
+    from .rd_points import rd_points
+    from .references import reference_points
     runs = rd_points(store, dataset=dataset, codecs=codecs)
     runs = runs.assign(reference=False)
     frames = [runs]
@@ -83,7 +83,7 @@ def add_labels(points: pd.DataFrame, configs: dict[str, dict] | None = None) -> 
 
 def metric_columns(points: pd.DataFrame) -> list[str]:
     """Quality columns with at least one finite value, in first-seen order."""
-    from .results import metric_columns as quality_columns
+    from .rd_points import metric_columns as quality_columns
     out = []
     for c in quality_columns(points):
         if c in ADDED_FIELDS or c.startswith("_"):
@@ -103,8 +103,8 @@ def region_of(column: str) -> tuple[str, str]:
 
 
 def column_meta(store, column: str) -> dict:
-    """Direction and label of a metric column (bench.results.metric_meta, registry-backed)."""
-    from .results import metric_meta
+    """Direction and label of a metric column (bench.analysis.rd_points.metric_meta, registry-backed)."""
+    from .rd_points import metric_meta
     return metric_meta(store, column)
 
 

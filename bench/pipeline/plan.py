@@ -9,36 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
 
-from .codec import Codec
-from .datasets import Dataset
-from .masks.pairing import MaskRef
-
-
-@dataclass(frozen=True)
-class Job:
-    key: str
-    dataset: str
-    image: str
-    image_path: str
-    image_hash: str
-    height: int
-    width: int
-    codec: str
-    codec_spec: str
-    config_hash: str
-    rate_param: str
-    rate: float | None          # None when the point is a target bpp (the knob is searched)
-    target_bpp: float | None
-    setting: str                # the rate point as text: "quality=50" or "target_bpp=0.1"
-    mask_set: str | None = None
-    mask_path: str | None = None
-    mask_hash: str | None = None
-    mask_error: str | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from ..codec import Codec
+from ..datasets import Dataset
+from ..masks.pairing import MaskRef
+from ..store.schema import JobRow
 
 
 def cache_key(codec: str, config_hash: str, setting: str, image_hash: str, mask_hash: str | None) -> str:
@@ -55,7 +30,7 @@ def rate_points(codec: Codec, rates: list[float], targets: list[float]) -> list[
 
 
 def plan_jobs(dataset: Dataset, codecs: dict[str, Codec], rates: list[float], targets: list[float],
-              masks: tuple[str, dict[str, MaskRef | str]] | None = None) -> list[Job]:
+              masks: tuple[str, dict[str, MaskRef | str]] | None = None) -> list[JobRow]:
     mask_set, pairs = masks if masks else (None, {})
     jobs = []
     for spec, codec in codecs.items():
@@ -64,7 +39,7 @@ def plan_jobs(dataset: Dataset, codecs: dict[str, Codec], rates: list[float], ta
             for img in dataset.images:
                 ref = pairs.get(img.name) if mask_set else None
                 mref = ref if isinstance(ref, MaskRef) else None
-                jobs.append(Job(
+                jobs.append(JobRow(
                     key=cache_key(codec.name, config, setting, img.pixel_hash, mref.sha256 if mref else
                                   (f"missing:{mask_set}" if mask_set else None)),
                     dataset=dataset.name, image=img.name, image_path=img.path, image_hash=img.pixel_hash,
@@ -72,5 +47,5 @@ def plan_jobs(dataset: Dataset, codecs: dict[str, Codec], rates: list[float], ta
                     config_hash=config, rate_param=codec.rate_param, rate=rate, target_bpp=target,
                     setting=setting, mask_set=mask_set, mask_path=mref.path if mref else None,
                     mask_hash=mref.sha256 if mref else None,
-                    mask_error=ref if isinstance(ref, str) else None))
+                    error=ref if isinstance(ref, str) else None))
     return jobs

@@ -1,0 +1,42 @@
+"""Export formats of stored results: per-image rows (CSV, Parquet) and per-rate curves in
+CompressAI's results-file shape (JSON)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..store.schema import EXPORT_COLUMNS
+from .rd_points import metric_columns
+
+# CompressAI's result files name RGB metrics with an "-rgb" suffix.
+COMPRESSAI_NAMES = {"psnr": "psnr-rgb", "ms-ssim": "ms-ssim-rgb"}
+
+
+def per_image_frame(store, dataset=None, codecs=None) -> pd.DataFrame:
+    frame = store.frame()
+    if dataset:
+        frame = frame[frame["dataset"] == dataset]
+    if codecs:
+        frame = frame[frame["codec"].isin(codecs)]
+    frame = frame.copy()
+    for col in ("bitstream_path", "recon_path"):
+        frame[col] = [str(store.root.resolve() / p) if isinstance(p, str) else None for p in frame[col]]
+    cols = [c for c in EXPORT_COLUMNS if c in frame.columns] + sorted(metric_columns(frame))
+    return frame[cols].sort_values(["dataset", "codec", "setting", "image"]).reset_index(drop=True)
+
+
+def compressai_json(points: pd.DataFrame) -> list[dict]:
+    out = []
+    for (dataset, codec, mask_set), g in points.groupby(["dataset", "codec", "mask_set"], sort=False):
+        g = g.sort_values("bpp")
+        res = {"bpp": g["bpp"].tolist()}
+        for c in metric_columns(g):
+            if g[c].isna().all():
+                continue
+            res[COMPRESSAI_NAMES.get(c, c)] = g[c].tolist()
+        res["encoding_time"] = g["encode_s"].tolist()
+        res["decoding_time"] = g["decode_s"].tolist()
+        out.append({"name": codec, "description": f"bench results on {dataset}" +
+                    (f" with ROI masks {mask_set}" if mask_set else ""),
+                    "dataset": dataset, g["rate_param"].iloc[0]: g["rate"].tolist(), "results": res})
+    return out
