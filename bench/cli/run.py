@@ -26,7 +26,7 @@ def run(
     verify_decode: bool = typer.Option(False, "--verify-decode", help="Decode every bitstream again in a fresh process from its bytes alone; a mismatch fails the job."),
     roi_masks: Optional[str] = typer.Option(None, "--roi-masks", help="ROI mask set (masks/<set>/ or a folder): adds roi-/bg- metric columns and feeds ROI codecs."),
     codec_path: Optional[list[str]] = O.CodecPath,
-    batch_size: int = typer.Option(8, "--batch-size", help="Images per metric batch (equal sizes are batched)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Images per batch, for metrics and for device codecs that take batches (equal sizes are batched)."),
 ) -> None:
     from ..errors import BenchError
     from ..pipeline.models import resolve_device
