@@ -61,15 +61,15 @@ def _label(job: JobRow) -> str:
     return f"{job.codec} {job.setting} {job.image}"
 
 
-def in_process(codec: Codec, opts: RunOptions) -> bool:
+def executor_for(codec: Codec, opts: RunOptions) -> str:
     """Network codecs on an accelerator, and everything with --workers 0, run in this process
-    (the device executor); the rest in the process pool."""
-    return (codec.uses_device and opts.device != "cpu") or opts.workers == 0
+    ("device"); the rest in the process pool ("pool")."""
+    return "device" if (codec.uses_device and opts.device != "cpu") or opts.workers == 0 else "pool"
 
 
-def executors(opts: RunOptions, models: Models) -> dict[bool, Executor]:
-    return {True: DeviceExecutor(opts.out, models, opts.verify_decode, opts.batch_size),
-            False: ProcessPool(opts.out, opts.verify_decode, opts.workers, opts.codec_paths)}
+def executors(opts: RunOptions, models: Models) -> dict[str, Executor]:
+    return {"pool": ProcessPool(opts.out, opts.verify_decode, opts.workers, opts.codec_paths),
+            "device": DeviceExecutor(opts.out, models, opts.verify_decode, opts.batch_size)}
 
 
 def run(opts: RunOptions, console: Console | None = None) -> RunReport:
@@ -119,9 +119,8 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
     with _progress(console) as progress:
         task = progress.add_task("encode/decode", total=len(todo))
         t0 = time.perf_counter()
-        engines = executors(opts, models)
-        for where in (False, True):      # the pool first, as before; pipelining comes with the scale work
-            ex, ex_jobs = engines[where], [j for j in todo if in_process(codecs[j.codec_spec], opts) == where]
+        for name, ex in executors(opts, models).items():   # one after the other (pipelining: the scale issue)
+            ex_jobs = [j for j in todo if executor_for(codecs[j.codec_spec], opts) == name]
             if not ex_jobs:
                 continue
             try:
