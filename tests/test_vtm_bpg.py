@@ -3,6 +3,7 @@ only where the user-provided binaries are installed (skipped with the reason oth
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
 import stat
@@ -46,15 +47,72 @@ def test_vtm_encoder_command_is_the_papers():
     assert dec == ["DecoderApp", "-b", "in.bin", "-o", "out.rgb", "-d", "8", "--OutputColourSpaceConvert=GBRtoRGB"]
 
 
-def test_shipped_intra_config_is_all_intra_with_unique_keys():
-    text = plugin("vtm").CONFIG.read_text()
+def test_shipped_intra_config_is_vtm_22_2s_file():
+    vtm = plugin("vtm")
+    # sha256 of `git show VTM-22.2:cfg/encoder_intra_vtm.cfg` (tag commit 6332d4d3, blob afef93ff)
+    assert hashlib.sha256(vtm.CONFIG.read_bytes()).hexdigest() == vtm.CONFIG_SHA256 == (
+        "5647353c1d7a5a64c4180afee1f7f5f902ada9198c08839baa972395a3dc1e34")
+    text = vtm.CONFIG.read_text()
     pairs = [re.split(r"\s*:\s*", line.split("#")[0].strip(), maxsplit=1)
              for line in text.splitlines() if line.split("#")[0].strip()]
     keys = [k for k, _ in pairs]
     assert len(keys) == len(set(keys))
     cfg = dict(pairs)
     assert (cfg["IntraPeriod"], cfg["GOPSize"], cfg["InternalBitDepth"], cfg["CTUSize"]) == ("1", "1", "10", "128")
-    assert "BSD" in text and "VVCSoftware_VTM" in text          # attribution of the values
+    # the deblocking offsets that the adapter's earlier hand-written file had at 0
+    for part in ("", "Cb", "Cr"):
+        assert (cfg[f"DeblockingFilter{part}BetaOffset_div2"], cfg[f"DeblockingFilter{part}TcOffset_div2"]) == ("-2", "-5")
+    assert "BSD" in (vtm.CONFIG.parent / "COPYING.VTM").read_text()     # the licence it ships under
+
+
+def fake_vtm(root, version: str, cfg: bytes | None = None, header_version: str | None = None):
+    """A VTM tree: bin/ with EncoderApp/DecoderApp that print the banner, optionally cfg/ and version.h."""
+    (root / "bin").mkdir(parents=True)
+    for name in ("EncoderApp", "DecoderApp"):
+        exe = root / "bin" / name
+        exe.write_text(f"#!/bin/sh\necho\necho 'VVCSoftware: VTM Encoder Version {version} [Linux][GCC 12.2.0][64 bit] '\n")
+        exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    if cfg is not None:
+        (root / "cfg").mkdir()
+        (root / "cfg" / "encoder_intra_vtm.cfg").write_bytes(cfg)
+    if header_version:
+        (root / "source" / "Lib" / "CommonLib").mkdir(parents=True)
+        (root / "source" / "Lib" / "CommonLib" / "version.h").write_text(
+            f'#if ! defined( VTM_VERSION )\n#define VTM_VERSION "{header_version}"\n#endif\n')
+    return root
+
+
+def test_vtm_codes_with_its_own_trees_configuration(no_binaries, tmp_path):
+    vendored = plugin("vtm").CONFIG.read_bytes()
+    bare = make_codec(f"vtm:dir={fake_vtm(tmp_path / 'a', '22.2')}")
+    assert bare.config_file(bare.binaries()[0]) == plugin("vtm").CONFIG
+    assert bare.describe()["config"] == {"file": "vendored VTM-22.2 cfg/encoder_intra_vtm.cfg",
+                                         "vtm_version": "22.2", "sha256": plugin("vtm").CONFIG_SHA256}
+    assert bare.warnings() == []
+    # a 23.0 tree whose cfg differs: it is used, its version is read from version.h, the key changes
+    other = vendored.replace(b"DeblockingFilterTcOffset_div2       : -5", b"DeblockingFilterTcOffset_div2       : -4")
+    assert other != vendored
+    tree = make_codec(f"vtm:dir={fake_vtm(tmp_path / 'b', '23.0', other, '23.0')}")
+    assert tree.config_file(tree.binaries()[0]) == tmp_path / "b" / "cfg" / "encoder_intra_vtm.cfg"
+    info = tree.describe()["config"]
+    assert info["vtm_version"] == "23.0" and info["sha256"] == hashlib.sha256(other).hexdigest()
+    assert tree.config_hash() != bare.config_hash() and tree.warnings() == []
+    # cfg=PATH wins over the tree's file; the same bytes give the same key wherever they lie
+    copy = tmp_path / "copy.cfg"
+    copy.write_bytes(vendored)
+    explicit = make_codec(f"vtm:dir={tmp_path / 'b'},cfg={copy}")
+    assert explicit.encoder_command(explicit.binaries()[0], "i", "o", 8, 8, 30)[2] == str(copy)
+    assert explicit.describe()["config"]["sha256"] == plugin("vtm").CONFIG_SHA256
+    with pytest.raises(BenchError, match="configuration file .*nope.cfg not found; fix cfg=PATH"):
+        make_codec(f"vtm:dir={tmp_path / 'b'},cfg={tmp_path / 'nope.cfg'}")
+
+
+def test_a_binary_and_configuration_of_different_versions_get_one_warning(no_binaries, tmp_path):
+    codec = make_codec(f"vtm:dir={fake_vtm(tmp_path / 'v', '23.1')}")
+    (line,) = codec.warnings()
+    assert line == ("vtm: EncoderApp is VTM 23.1 but the configuration (vendored VTM-22.2 "
+                    "cfg/encoder_intra_vtm.cfg) is VTM 22.2's; pass cfg=PATH to VTM 23.1's "
+                    "cfg/encoder_intra_vtm.cfg to code as it does")
 
 
 def test_vtm_log_parsing():

@@ -77,6 +77,10 @@ class Codec:
         """Library/binary versions that can change the bitstream."""
         return {}
 
+    def warnings(self) -> list[str]:
+        """One-line notes the run prints and records (a binary and its configuration disagree, ...)."""
+        return []
+
     @classmethod
     def unavailable(cls) -> str | None:
         """None when usable here, else why not (e.g. "vtm: EncoderApp not found on PATH")."""

@@ -104,6 +104,10 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
     env = environment()
     env.update(dataset=dataset.name, dataset_root=str(dataset.root), codecs=opts.codecs,
                metrics=metric_names, device=opts.device, roi_masks=opts.roi_masks)
+    for spec, codec in codecs.items():
+        for note in codec.warnings():
+            console.print(f"[yellow]warning:[/] {note}")
+            env.setdefault("codec_warnings", []).append(note)
     store.start_run(run_id, sys.argv, env)
     for spec, codec in codecs.items():
         store.put_codec_config(codec.config_hash(), codec.name, codec.describe())
