@@ -107,12 +107,18 @@ def test_vtm_codes_with_its_own_trees_configuration(no_binaries, tmp_path):
         make_codec(f"vtm:dir={tmp_path / 'b'},cfg={tmp_path / 'nope.cfg'}")
 
 
-def test_a_binary_and_configuration_of_different_versions_get_one_warning(no_binaries, tmp_path):
+def test_a_binary_and_configuration_of_different_versions_get_one_warning(no_binaries, tmp_path, env,
+                                                                          image_folder):
     codec = make_codec(f"vtm:dir={fake_vtm(tmp_path / 'v', '23.1')}")
     (line,) = codec.warnings()
     assert line == ("vtm: EncoderApp is VTM 23.1 but the configuration (vendored VTM-22.2 "
                     "cfg/encoder_intra_vtm.cfg) is VTM 22.2's; pass cfg=PATH to VTM 23.1's "
                     "cfg/encoder_intra_vtm.cfg to code as it does")
+    # a run says it once, up front (the fake encoder then fails every job)
+    res = run_cli(["run", "--codecs", f"vtm:dir={tmp_path / 'v'}", "--rates", "30", "--dataset", str(image_folder),
+                   "--metrics", "psnr", "--out", str(tmp_path / "o"), "--workers", "0"], {**env, "COLUMNS": "400"})
+    assert res.returncode == 1
+    assert " ".join(res.stderr.split()).count("warning: vtm: EncoderApp is VTM 23.1 but the configuration") == 1
 
 
 def test_vtm_log_parsing():
