@@ -11,21 +11,21 @@ from rich.table import Table
 
 from ._command import register_group
 
-weights_app = register_group("weights", help="Network weights of the metrics (LPIPS, DISTS, FID/KID, MUSIQ, CLIP-IQA): list, status, fetch.")
+weights_app = register_group("weights", help="Network weights of the metrics (LPIPS, DISTS, FID/KID, MUSIQ, CLIP-IQA) and codec checkpoints: list, status, fetch.")
+NAMES_HELP = "Weight names, or a prefix such as compressai/mbt2018-mean (default: the metric networks')."
 
 
 def _names(names: Optional[list[str]]) -> list[str]:
-    from ..weights import REGISTRY, spec
-    for n in names or []:
-        spec(n)                      # unknown names: one clear error
-    return list(names) if names else list(REGISTRY)
+    from ..weights import select
+    return select(list(names or []))
 
 
 @weights_app.command("list", help="Every known weight file: what it is, its sha256, who uses it, where it comes from.")
 def list_weights() -> None:
     from ..weights import REGISTRY, sha_text
     table = Table(caption="checks: tensors = sha256 of the canonical tensors (same for every format); "
-                          "file = sha256 of the file; file-prefix = only a prefix is known")
+                          "file = sha256 of the file; file-prefix = only a prefix is known; unpublished = no "
+                          "hash is published (results record the file's sha256)")
     for col in ("weights", "used by", "file", "check", "sources (in order after BENCH_WEIGHTS_DIR)"):
         table.add_column(col, overflow="fold")
     for s in REGISTRY.values():
@@ -35,7 +35,7 @@ def list_weights() -> None:
 
 
 @weights_app.command("status", help="Where each weight file was found and verified on this machine, or how to add it.")
-def status(names: Optional[list[str]] = typer.Argument(None, help="Weight names (default: all).")) -> None:
+def status(names: Optional[list[str]] = typer.Argument(None, help=NAMES_HELP)) -> None:
     from ..weights import find, missing_message, spec, weights_dir
     console = Console(width=200)
     table = Table(caption=f"weights folder: {weights_dir()} (BENCH_WEIGHTS_DIR)")
@@ -54,11 +54,12 @@ def status(names: Optional[list[str]] = typer.Argument(None, help="Weight names 
             table.add_row(n, ", ".join(s.used_by), "[red]missing[/]", missing_message(s, rejected))
     console.print(table)
     if missing:
-        console.print(f"{missing} missing: the metrics using them are skipped by `bench run` (with a warning).")
+        console.print(f"{missing} missing: `bench run` skips a metric that needs one (with a warning) and stops "
+                      "before a codec that needs one starts.")
 
 
 @weights_app.command("fetch", help="Install verified weights into the weights folder: download, or copy --from a file.")
-def fetch(names: Optional[list[str]] = typer.Argument(None, help="Weight names (default: all that are missing)."),
+def fetch(names: Optional[list[str]] = typer.Argument(None, help=NAMES_HELP + " Missing ones are fetched."),
           from_file: Optional[Path] = typer.Option(None, "--from", help="Install this local file (one name only)."),
           timeout: float = typer.Option(30.0, help="Network timeout in seconds per download.")) -> None:
     from ..errors import BenchError

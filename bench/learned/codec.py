@@ -186,7 +186,16 @@ class LearnedCodec(Codec):
             return {"source": "user checkpoint", **self.checkpoint.identity()}
         if not self.pretrained:
             return {"source": f"random initialisation (seed {self.seed}); not a trained model"}
-        return {"source": "official checkpoints (bench weights list)"}
+        from .. import weights as W
+        from .checkpoints import file_sha256
+        files = {}
+        for rate in range(int(self.rate_range[0]), int(self.rate_range[1]) + 1):
+            s = W.spec(self.official_weights(rate))
+            if s.check != "unpublished":
+                files[str(rate)] = f"{s.filename} (sha256 {s.sha256}...)"
+            elif (found := W.find(s.name)[0]) is not None:     # no published hash: record the copy used
+                files[str(rate)] = f"{s.filename} (sha256 {file_sha256(found.path)})"
+        return {"source": "official checkpoints", "files": files}
 
     def describe(self) -> dict:
         return {**super().describe(), "weights": self.weights_identity(), "pad": f"edge to a multiple of "

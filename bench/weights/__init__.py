@@ -6,7 +6,7 @@ and verifies a copy (resolver.py), and readers for the formats the copies ship i
     W.resolve("alexnet").path
 """
 
-from .registry import CHECKS, REGISTRY, SOURCE_ORDER, Source, WeightSpec, spec
+from .registry import CHECKS, REGISTRY, SOURCE_ORDER, Source, WeightSpec, select, spec
 from .resolver import (
     Candidate,
     Resolved,
@@ -26,6 +26,6 @@ from .resolver import (
     weights_dir,
 )
 
-__all__ = ["CHECKS", "REGISTRY", "SOURCE_ORDER", "Source", "WeightSpec", "spec", "Candidate", "Resolved",
+__all__ = ["CHECKS", "REGISTRY", "SOURCE_ORDER", "Source", "WeightSpec", "select", "spec", "Candidate", "Resolved",
            "WeightsMissing", "candidates", "expand", "fetch", "find", "library_versions", "load_state_dict",
            "missing_message", "missing_packages", "resolve", "sha_text", "unavailable", "verify", "weights_dir"]

@@ -46,6 +46,7 @@ class WeightSpec:
     # (file sha256, reader) of carriers whose tensors were checked here: a match skips re-reading them
     known_files: tuple[tuple[str, str], ...] = ()
     note: str = ""
+    kind: str = "metric"    # "metric" network or "codec" checkpoint (checkpoints/*.toml)
 
 
 TORCHVISION = "https://download.pytorch.org/models/"
@@ -151,7 +152,8 @@ def checkpoint_specs(table: Path) -> list[WeightSpec]:
             name=name, title=f"{doc['title']} {name.split('/', 1)[1]}", filename=filename, check=doc["check"],
             sha256=sha, reader=None, sources=(Source("cache", doc["cache"].replace("{filename}", filename)),
                                               Source("url", doc["url"].replace("{filename}", filename))),
-            used_by=(doc["used_by"],), note=f"licence: {doc['license']}" if doc.get("license") else ""))
+            used_by=(doc["used_by"],), note=f"licence: {doc['license']}" if doc.get("license") else "",
+            kind="codec"))
     return out
 
 
@@ -159,7 +161,25 @@ for _table in sorted(CHECKPOINT_TABLES.glob("*.toml")):
     REGISTRY.update({s.name: s for s in checkpoint_specs(_table)})
 
 
+def select(patterns: list[str] | None, default_kind: str | None = "metric") -> list[str]:
+    """Names matching each pattern (a name, or a prefix ending at a '/': `compressai/mbt2018-mean`);
+    without patterns, every name of `default_kind` (None: all)."""
+    if not patterns:
+        return [n for n, s in REGISTRY.items() if default_kind is None or s.kind == default_kind]
+    out: list[str] = []
+    for p in patterns:
+        hits = [n for n in REGISTRY if n == p or n.startswith(p.rstrip("/") + "/")]
+        if not hits:
+            spec(p)              # unknown: one clear error naming the known ones
+        out += [n for n in hits if n not in out]
+    return out
+
+
 def spec(name: str) -> WeightSpec:
     if name not in REGISTRY:
-        raise BenchError(f"unknown weights '{name}'; known: {', '.join(REGISTRY)} (bench weights list)")
+        from ..errors import unknown_name
+        families = {n.rsplit("/", 2)[0] + "/..." for n, s in REGISTRY.items() if s.kind == "codec"}
+        known = [n for n, s in REGISTRY.items() if s.kind == "metric"] + sorted(families)
+        hint = unknown_name("weights", name, list(REGISTRY), "").args[0].split(";")[0]
+        raise BenchError(f"{hint}; known: {', '.join(known)} (`bench weights list` names every file)")
     return REGISTRY[name]

@@ -184,8 +184,10 @@ def sha_text(s: WeightSpec) -> str:
 
 def missing_message(s: WeightSpec, rejected: list[tuple[Candidate, str]] = ()) -> str:
     url = next((src.where for src in s.sources if src.kind == "url"), None)
+    caches = [str(p) for src in s.sources if src.kind == "cache" and (p := expand(src.where)) is not None]
     msg = (f"weights '{s.name}' ({s.title}) not found: put {s.filename} ({sha_text(s)}) into "
-           f"{weights_dir()}/ (set BENCH_WEIGHTS_DIR to choose the folder), or run "
+           f"{weights_dir()}/ (set BENCH_WEIGHTS_DIR to choose the folder)"
+           + (f" or {caches[0]}" if s.kind == "codec" and caches else "") + ", or run "
            f"`bench weights fetch {s.name}`" + (f" (downloads {url})" if url else "")
            + f" or `bench weights fetch {s.name} --from FILE`")
     if rejected:
