@@ -175,3 +175,18 @@ def test_run_with_verify_decode_and_estimated_rows(tmp_path, env):
         else:
             assert source == "measured" and bpp == 8 * nbytes / (h * w)
     assert "*" in run_cli(["results", "--out", str(out)], env).stdout      # estimated rates are marked
+
+
+def test_official_checkpoints_are_looked_for_in_torch_hub_and_checked(tmp_path):
+    from bench import weights as W
+    name = "compressai/bmshj2018-hyperprior/mse/3"
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / "bmshj2018-hyperprior-3-6d87be32.pth.tar").write_bytes(b"not the published file")
+    found, rejected = W.find(name)
+    assert found is None and rejected[0][0].path == hub / "bmshj2018-hyperprior-3-6d87be32.pth.tar"
+    assert "does not start with 6d87be32" in rejected[0][1]
+    assert W.select(["compressai/mbt2018-mean/ms-ssim"]) == [f"compressai/mbt2018-mean/ms-ssim/{q}" for q in range(1, 9)]
+    assert W.select(["illm"]) == [f"illm/vlo/{q}" for q in (1, 2)] + [f"illm/quality/{q}" for q in range(1, 7)]
+    assert all(W.spec(n).kind == "metric" for n in W.select(None))      # `bench weights fetch` alone: metrics only
+    assert len(W.select(["compressai"])) == 2 * (4 * 8 + 2 * 6)          # 6 models x (mse, ms-ssim) x qualities
