@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from bench.codec import register_codec
 from bench.errors import BenchError
-from bench.learned import LearnedCodec
+from bench.learned import LearnedCodec, information_bits
 
 METRICS = ("mse", "ms-ssim")
 
@@ -109,8 +109,7 @@ class CompressAIZoo(LearnedCodec):
         return model.decompress(strings, coded[0][1])
 
     def likelihood_bits(self, model: SplitModel, x) -> list[float]:
-        total = sum(-(lk.clamp_min(1e-9).log2()).flatten(1).sum(1) for lk in model.likelihoods(x).values())
-        return [float(b) for b in total]
+        return information_bits(model.likelihoods(x).values())
 
 
 @register_codec

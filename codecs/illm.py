@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bench.codec import register_codec
-from bench.learned import LearnedCodec
+from bench.learned import LearnedCodec, information_bits
 
 
 @register_codec
@@ -54,9 +54,7 @@ class ILLM(LearnedCodec):
             out = net(x)
         finally:
             net.update_tensor_devices("compress")
-        total = sum(-(lk.clamp_min(1e-9).log2()).flatten(1).sum(1)
-                    for lk in (out.quantized_latent_likelihoods, out.quantized_hyper_latent_likelihoods))
-        return [float(b) for b in total]
+        return information_bits((out.quantized_latent_likelihoods, out.quantized_hyper_latent_likelihoods))
 
 
 @register_codec

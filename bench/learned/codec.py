@@ -34,6 +34,13 @@ from .container import Container, pack, unpack
 Coded = tuple[list[bytes], list[int]]     # one image's entropy-coded streams and its integer fields
 
 
+def information_bits(likelihoods) -> list[float]:
+    """Per image: -sum log2 of the likelihoods of all its coded symbols (the rate an ideal
+    entropy coder would reach; what `estimate=true` reports)."""
+    total = sum(-(lk.clamp_min(1e-9).log2()).flatten(1).sum(1) for lk in likelihoods)
+    return [float(b) for b in total]
+
+
 def _flag(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -55,8 +62,8 @@ class LearnedCodec(Codec):
         self.pretrained, self.estimate, self.seed = _flag(pretrained, "pretrained"), _flag(estimate, "estimate"), seed
         self.checkpoint = UserCheckpoint(checkpoint) if checkpoint else None
         identity = dict(options)          # what identifies results: never a path
-        if self.checkpoint is not None:
-            identity["checkpoint"] = self.checkpoint.identity()
+        if self.checkpoint is not None:    # a short tag for labels; describe() carries the full sha256
+            identity["checkpoint"] = hashlib.sha256(repr(self.checkpoint.identity()).encode()).hexdigest()[:12]
         elif not self.pretrained:
             identity.update(pretrained=False, seed=int(seed))
         if self.estimate:

@@ -106,13 +106,16 @@ class Registry:
         self.load_errors: dict[str, str] = {}  # file or entry point -> why it did not load
 
     # --- sources ------------------------------------------------------------------
+    def _check_folder(self, path: Path) -> Path:
+        if not path.is_dir():
+            raise BenchError(f"{self.kind} folder {path} does not exist; fix --{self.kind}-path / "
+                             f"BENCH_{self.kind.upper()}_PATH")
+        return path
+
     def add_folders(self, folders: Iterable[str | Path]) -> None:
         """Extra folders of loose plugin files (`--codec-path`); each must exist."""
         for f in folders:
-            path = Path(f)
-            if not path.is_dir():
-                raise BenchError(f"{self.kind} folder {path} does not exist; fix --{self.kind}-path / "
-                                 f"BENCH_{self.kind.upper()}_PATH")
+            path = self._check_folder(Path(f))
             if path.resolve() not in {p.resolve() for p in self._extra}:
                 self._extra.append(path)
 
@@ -128,10 +131,7 @@ class Registry:
             if f.resolve() in seen:
                 continue
             seen.add(f.resolve())
-            if not f.is_dir():
-                raise BenchError(f"{self.kind} folder {f} does not exist; fix --{self.kind}-path / "
-                                 f"BENCH_{self.kind.upper()}_PATH")
-            out.append(_Source(f, folder_namespace(f, self._builtin_folder), True))
+            out.append(_Source(self._check_folder(f), folder_namespace(f, self._builtin_folder), True))
         return out
 
     @staticmethod
