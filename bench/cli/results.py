@@ -46,7 +46,9 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
         cols = sorted((c for c in cols if block[c].notna().any()), key=_column_order)
         title = f"{dataset}" + (f"  (ROI masks: {mask_set})" if mask_set else "")
         legend = "; ".join(f"{c}: {metric_meta(None, c)['label']}" for c in cols)
-        table = Table(title=title, caption=f"bpp and metrics are means over images. {legend}")
+        estimated = "; bpp*: estimated from the model's likelihoods" if (
+            block["bpp_source"] == "estimated").any() else ""
+        table = Table(title=title, caption=f"bpp and metrics are means over images. {legend}{estimated}")
         for h in ["codec", "setting", "images", "bpp"] + cols:
             table.add_column(h, justify="left" if h in ("codec", "setting") else "right")
         has_err = block["n_errors"].sum() > 0
