@@ -22,6 +22,7 @@ class Manifest:
     pixel_hashes: dict[str, str] = field(default_factory=dict)   # file name -> pixel sha256
     files: list[str] = field(default_factory=list)               # expected file names, when known
     path: Path | None = None
+    split: str = ""             # "test": an evaluation set (bench train refuses it)
 
     @property
     def kind(self) -> str:
@@ -47,7 +48,7 @@ def load_manifest(path: Path) -> Manifest:
         homepage=data.get("homepage", ""), image_count=data.get("image_count"),
         source=data.get("source", {}),
         pixel_hashes={img["file"]: img["pixel_sha256"] for img in data.get("images", []) if "pixel_sha256" in img},
-        files=_expected_files(data), path=path)
+        files=_expected_files(data), path=path, split=data.get("split", ""))
 
 
 def load_manifests(folder: Path = DATASET_MANIFESTS_DIR) -> dict[str, Manifest]:

@@ -56,11 +56,12 @@ class LearnedCodec(Codec):
     multiple: ClassVar[int] = 64            # total downsampling of the model: inputs are padded to it
     library: ClassVar[str] = "torch"        # the distribution holding the model code (in versions())
     container_id: ClassVar[str] = ""        # the codec id written in the bitstream (default: name)
+    checkpoint_type: ClassVar[type] = UserCheckpoint   # what checkpoint=PATH names
 
     def __init__(self, pretrained: bool = True, checkpoint: str | None = None, estimate: bool = False,
                  seed: int = 0, **options: Any):
         self.pretrained, self.estimate, self.seed = _flag(pretrained, "pretrained"), _flag(estimate, "estimate"), seed
-        self.checkpoint = UserCheckpoint(checkpoint) if checkpoint else None
+        self.checkpoint = self.checkpoint_type(checkpoint) if checkpoint else None
         identity = dict(options)          # what identifies results: never a path
         if self.checkpoint is not None:    # a short tag for labels; describe() carries the full sha256
             identity["checkpoint"] = hashlib.sha256(repr(self.checkpoint.identity()).encode()).hexdigest()[:12]

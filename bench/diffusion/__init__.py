@@ -1,0 +1,15 @@
+"""The latent diffusion codec toolkit: the machinery the three diffusion codecs of the papers
+share, in one place.
+
+- autoencoders: the latent spaces (sd, taesd, kl-f4, tiny) through diffusers, from local folders;
+- quantizers: rounding, quantization scaling, universal quantization (pure functions);
+- entropy: a hyperprior + channel-slice mean-scale model (CompressAI's blocks) with an extra
+  conditioning input (rate parameter, timestep map) and a pluggable quantization step;
+- denoisers: diffusers U-Nets and EDM preconditioning;
+- schedules: SD's DDPM noise schedule, the DDIM step grid and timestep resampling;
+- samplers: the reverse processes (the rate-variable SDE's Euler/stochastic steps);
+- codec: the base adapter (a config, a trained checkpoint folder, one model for all rates);
+- config: model configurations as TOML data files (tiny, paper) with overrides.
+
+Training (`bench train`) lives in bench.train; the codecs themselves in codecs/.
+"""
