@@ -73,6 +73,7 @@ def test_the_header_carries_q_and_the_noise_seed_and_noise_changes_only_decoding
     assert not np.array_equal(a.decode(da), b.decode(db))
     det = _codec(config_file, beta=0)
     assert det.options["beta"] == 0.0 and det.config_hash() != a.config_hash()
+    assert str(config_file) not in str(a.describe())      # a config file counts by its content
 
 
 def test_without_a_checkpoint_the_run_stops_before_work_with_the_train_command():
@@ -80,6 +81,8 @@ def test_without_a_checkpoint_the_run_stops_before_work_with_the_train_command()
     assert "bench train sde" in msg and "checkpoint=DIR" in msg
     with pytest.raises(BenchError, match="unknown option betta="):
         make_codec("sde:betta=0")
+    with pytest.raises(BenchError, match="noise=laplace; use one of gaussian, uniform"):
+        make_codec("sde:noise=laplace")
 
 
 def test_rate_points_pair_lambda_with_the_high_rate_optimal_q():
@@ -170,6 +173,8 @@ def test_a_trained_folder_is_the_codecs_checkpoint(config_file, image_folder, tm
     other.load("cpu")
     with pytest.raises(BenchError, match="trained with other autoencoder weights"):
         other.encode(im, 0.45)
+    with pytest.raises(BenchError, match="carries its own config; drop config=tiny"):
+        make_codec(f"sde:checkpoint={out},config=tiny")
     with pytest.raises(BenchError, match="lacks config.json and model.safetensors"):
         make_codec(f"sde:checkpoint={tmp_path}")
 

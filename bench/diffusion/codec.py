@@ -14,6 +14,7 @@ stops before any work with the command that trains one.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -21,7 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 from ..errors import BenchError
 from ..learned import LearnedCodec
 from ..train.checkpoint import TrainedRun
-from .config import load_config
+from .config import apply_overrides, load_config
 
 
 class AtRate(NamedTuple):
@@ -35,28 +36,45 @@ class DiffusionCodec(LearnedCodec):
     checkpoint_type = TrainedRun
     sampler_options: ClassVar[dict[str, type]] = {}     # option -> type, overriding config["sampler"]
 
-    def __init__(self, config: str = "tiny", checkpoint: str | None = None, pretrained: bool = True,
-                 autoencoder_path: str | None = None, noise_seed: int = 0, **options: Any):
+    def __init__(self, config: str | None = None, checkpoint: str | None = None, pretrained: bool = True,
+                 autoencoder_path: str | None = None, noise_seed: int = 0, estimate: bool = False, seed: int = 0,
+                 **options: Any):
+        unknown = [k for k in options if k not in self.sampler_options]
+        if unknown:
+            raise BenchError(f"{self.name}: unknown option {unknown[0]}=; options: config, checkpoint, pretrained, "
+                             f"autoencoder_path, noise_seed, estimate, seed, {', '.join(self.sampler_options)}")
+        if checkpoint and config:
+            raise BenchError(f"{self.name}: checkpoint=DIR carries its own config; drop config={config}")
+        sampler = {}
         for key, value in options.items():
-            if key not in self.sampler_options and key not in ("estimate", "seed"):
-                raise BenchError(f"{self.name}: unknown option {key}=; options: config, checkpoint, pretrained, "
-                                 f"autoencoder_path, noise_seed, estimate, seed, {', '.join(self.sampler_options)}")
-        identity = {k: v for k, v in options.items() if k in self.sampler_options}
+            try:
+                sampler[key] = self.sampler_options[key](value)
+            except (TypeError, ValueError):
+                raise BenchError(f"{self.name}: option {key}={value!r} must be a {self.sampler_options[key].__name__}")
+        self.check_sampler(sampler)
+        identity: dict[str, Any] = dict(sampler)
         if not checkpoint:
-            identity["config"] = config
+            identity["config"] = self._config_identity(config or "tiny")
         if int(noise_seed):
             identity["noise_seed"] = int(noise_seed)
-        super().__init__(pretrained=pretrained, checkpoint=checkpoint,
-                         estimate=options.get("estimate", False), seed=options.get("seed", 0), **identity)
+        super().__init__(pretrained=pretrained, checkpoint=checkpoint, estimate=estimate, seed=seed, **identity)
         self.noise_seed = int(noise_seed)
-        base = self.checkpoint.config if self.checkpoint is not None else load_config(self.config_folder(), config)
-        sampler = {k: self.sampler_options[k](v) for k, v in options.items() if k in self.sampler_options}
+        base = self.checkpoint.config if self.checkpoint is not None else self.load_config(config or "tiny")
         overrides = {f"sampler.{k}": v for k, v in sampler.items()}
         if autoencoder_path:
             overrides["autoencoder.path"] = str(Path(autoencoder_path).expanduser())
-        from .config import apply_overrides
         self.config = apply_overrides(base, overrides)
         self.multiple = self.padding_multiple(self.config)
+
+    def _config_identity(self, config: str) -> str:
+        """A config's name, or for a file of the user's its content hash (never its path)."""
+        if (self.config_folder() / f"{config}.toml").is_file():
+            return config
+        path = Path(config).expanduser()
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else config
+
+    def check_sampler(self, sampler: dict) -> None:
+        """One clear line for a bad sampler option (adapters extend it)."""
 
     # --- what a diffusion adapter implements ---------------------------------------------
     @classmethod

@@ -28,6 +28,14 @@ class SDECodec(DiffusionCodec):
                    "checkpoint=DIR from `bench train sde`; options beta, noise, steps, q1")
     sampler_options = {"beta": float, "noise": str, "steps": int, "q1": float}
 
+    def check_sampler(self, sampler: dict) -> None:
+        from bench.diffusion.samplers import NOISE_FORMS
+        from bench.errors import BenchError
+        if sampler.get("noise", "gaussian") not in NOISE_FORMS:
+            raise BenchError(f"sde: noise={sampler['noise']}; use one of {', '.join(NOISE_FORMS)}")
+        if sampler.get("steps", 2) < 0 or sampler.get("beta", 0.0) < 0 or sampler.get("q1", 0.13) <= 0:
+            raise BenchError("sde: steps must be 0 or more, beta 0 or more and q1 above 0")
+
     @classmethod
     def model_class(cls):
         from .model import SDEModel
