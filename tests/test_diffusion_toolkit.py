@@ -203,3 +203,34 @@ def test_sd_timestep_grid_and_resampling_match_the_papers_examples():
     assert ddim.timesteps[-4:].tolist() == ddim_steps(4)      # diffusers' own 50-step DDIM grid
     a, s = alpha_sigma(torch.tensor([[1, 61], [999, 21]]))
     assert torch.allclose(a ** 2 + s ** 2, torch.ones(2, 2)) and a[0, 0] > a[0, 1] > a[1, 0]
+
+
+def _tiny_unets():
+    from diffusers import UNet2DConditionModel, UNet2DModel
+    torch.manual_seed(0)
+    plain = UNet2DModel(in_channels=4, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+                        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+                        norm_num_groups=8, attention_head_dim=8)
+    cond = UNet2DConditionModel(in_channels=4, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), norm_num_groups=8,
+                                cross_attention_dim=16, attention_head_dim=4)
+    return [(plain, {}), (cond, {"encoder_hidden_states": torch.randn(2, 3, 16)})]
+
+
+def test_per_pixel_timestep_unet_equals_the_stock_unet_on_a_constant_map():
+    from bench.diffusion.spatial_unet import SpatialTimestepUNet
+    x = torch.randn(2, 4, 16, 16)
+    for net, kw in _tiny_unets():
+        keys = set(net.state_dict())
+        with torch.no_grad():
+            stock = net(x, torch.tensor([41, 41]), **kw).sample
+            spatial = SpatialTimestepUNet(net)
+            assert set(spatial.unet.state_dict()) == keys and spatial.patched > 0
+            same = spatial(x, torch.full((2, 1, 16, 16), 41.0), **kw).sample
+            assert torch.allclose(same, stock, atol=1e-5)
+            assert torch.equal(spatial(x, torch.tensor([41, 41]), **kw).sample, stock)
+            t_map = torch.full((2, 1, 16, 16), 41.0)
+            t_map[:, :, :8] = 981.0                          # the top half much noisier
+            mixed = spatial(x, t_map, **kw).sample
+            assert not torch.allclose(mixed[..., :8, :], stock[..., :8, :], atol=1e-3)

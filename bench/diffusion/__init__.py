@@ -6,6 +6,7 @@ share, in one place.
 - entropy: a hyperprior + channel-slice mean-scale model (CompressAI's blocks) with an extra
   conditioning input (rate parameter, timestep map) and a pluggable quantization step;
 - denoisers: diffusers U-Nets and EDM preconditioning;
+- spatial_unet: per-pixel timestep maps for a stock (pretrained) diffusers U-Net;
 - schedules: SD's DDPM noise schedule, the DDIM step grid and timestep resampling;
 - samplers: the reverse processes (the rate-variable SDE's Euler/stochastic steps);
 - codec: the base adapter (a config, a trained checkpoint folder, one model for all rates);
