@@ -234,3 +234,21 @@ def test_per_pixel_timestep_unet_equals_the_stock_unet_on_a_constant_map():
             t_map[:, :, :8] = 981.0                          # the top half much noisier
             mixed = spatial(x, t_map, **kw).sample
             assert not torch.allclose(mixed[..., :8, :], stock[..., :8, :], atol=1e-3)
+
+
+def test_timestep_maps_code_losslessly_and_training_maps_follow_the_papers_recipe():
+    from bench.diffusion.timestep_maps import decode_map, encode_map, random_map
+    rng = np.random.default_rng(0)
+    maps = [random_map(24, 40, rng, 1, 50) for _ in range(400)]
+    constant = [m for m in maps if m.min() == m.max()]
+    assert 0.10 < len(constant) / len(maps) < 0.25          # p = 0.15 (grids/cells may also come out constant)
+    assert sum(len(np.unique(m)) > 2 for m in maps) > 100
+    for m in maps[:50]:
+        data = encode_map(m)
+        assert np.array_equal(decode_map(data, m.shape), m) and m.min() >= 1 and m.max() <= 50
+    assert len(encode_map(np.full((64, 96), 7))) == 2
+    two = np.full((64, 96), 50)
+    two[10:30, 20:60] = 4
+    assert len(encode_map(two)) < 100                       # a two-region map costs tens of bytes, not 6 KB
+    with pytest.raises(ValueError):
+        encode_map(np.full((2, 2), 300))

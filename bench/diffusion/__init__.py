@@ -8,6 +8,7 @@ share, in one place.
 - denoisers: diffusers U-Nets and EDM preconditioning;
 - spatial_unet: per-pixel timestep maps for a stock (pretrained) diffusers U-Net;
 - schedules: SD's DDPM noise schedule, the DDIM step grid and timestep resampling;
+- timestep_maps: lossless coding of per-pixel timestep maps, random training maps;
 - samplers: the reverse processes (the rate-variable SDE's Euler/stochastic steps);
 - codec: the base adapter (a config, a trained checkpoint folder, one model for all rates);
 - config: model configurations as TOML data files (tiny, paper) with overrides.
