@@ -33,11 +33,16 @@ def _column_order(column: str) -> tuple:
     return (["full", "roi", "bg"].index(region), base.removesuffix("_mse") != "psnr", base)
 
 
-def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | None = None) -> None:
+def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | None = None,
+                 configs: dict | None = None) -> None:
+    """`configs` (the store's codec configurations) names two configurations of one codec apart
+    by their options, as plots and BD tables do."""
+    from ..analysis.curves import add_labels
     from ..analysis.rd_points import metric_columns, metric_meta
     if points.empty:
         console.print("no results")
         return
+    points = add_labels(points, configs or {})
     for (dataset, mask_set), block in points.groupby(["dataset", "mask_set"], sort=False):
         cols = metric_columns(block)
         if metrics:
@@ -50,7 +55,8 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
             block["bpp_source"] == "estimated").any() else ""
         table = Table(title=title, caption=f"bpp and metrics are means over images. {legend}{estimated}")
         for h in ["codec", "setting", "images", "bpp"] + cols:
-            table.add_column(h, justify="left" if h in ("codec", "setting") else "right")
+            table.add_column(h, justify="left" if h in ("codec", "setting") else "right",
+                             overflow="fold" if h == "codec" else "ellipsis")
         has_err = block["n_errors"].sum() > 0
         if has_err:
             table.add_column("errors", justify="right")
@@ -59,7 +65,7 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
             table.add_column("target missed", justify="right")
         for _, r in block.iterrows():
             bpp = _fmt(r["bpp"]) + ("*" if r.get("bpp_source") == "estimated" else "")
-            cells = [r["codec"], r["setting"], str(int(r["n_images"])), bpp] + [_fmt(r[c]) for c in cols]
+            cells = [r["label"], r["setting"], str(int(r["n_images"])), bpp] + [_fmt(r[c]) for c in cols]
             if has_err:
                 cells.append(str(int(r["n_errors"])))
             if has_missed:
@@ -131,7 +137,7 @@ def results(
         return
     points = rd_points(store, dataset=dataset, codecs=O.split_list(codecs) or None)
     if fmt == "table":
-        print_points(points, Console(), O.split_list(metrics) or None)
+        print_points(points, Console(), O.split_list(metrics) or None, store.codec_configs())
     elif fmt == "csv":
         points.to_csv(sys.stdout, index=False)
     elif fmt == "md":

@@ -55,6 +55,8 @@ def run(
     from ..analysis.rd_points import rd_points
     from ..store import Store
     codec_names = [s.partition(":")[0] for s in opts.codecs]
-    print_points(rd_points(Store(out), dataset=report.dataset, codecs=codec_names), Console())
+    store = Store(out)
+    print_points(rd_points(store, dataset=report.dataset, codecs=codec_names), Console(),
+                 configs=store.codec_configs())
     if report.failed:
         raise typer.Exit(1)
