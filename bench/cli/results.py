@@ -42,7 +42,7 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
     if points.empty:
         console.print("no results")
         return
-    points = add_labels(points, configs or {})
+    labels = add_labels(points, configs or {})["label"]     # a Series beside the points, not a column of them
     for (dataset, mask_set), block in points.groupby(["dataset", "mask_set"], sort=False):
         cols = metric_columns(block)
         if metrics:
@@ -55,17 +55,18 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
             block["bpp_source"] == "estimated").any() else ""
         table = Table(title=title, caption=f"bpp and metrics are means over images. {legend}{estimated}")
         for h in ["codec", "setting", "images", "bpp"] + cols:
+            named = h == "codec" and (labels[block.index] != block["codec"]).any()   # labels with options: keep whole
             table.add_column(h, justify="left" if h in ("codec", "setting") else "right",
-                             overflow="fold" if h == "codec" else "ellipsis")
+                             **({"overflow": "fold"} if named else {}))
         has_err = block["n_errors"].sum() > 0
         if has_err:
             table.add_column("errors", justify="right")
         has_missed = "target_missed" in block and block["target_missed"].sum() > 0
         if has_missed:
             table.add_column("target missed", justify="right")
-        for _, r in block.iterrows():
+        for i, r in block.iterrows():
             bpp = _fmt(r["bpp"]) + ("*" if r.get("bpp_source") == "estimated" else "")
-            cells = [r["label"], r["setting"], str(int(r["n_images"])), bpp] + [_fmt(r[c]) for c in cols]
+            cells = [labels[i], r["setting"], str(int(r["n_images"])), bpp] + [_fmt(r[c]) for c in cols]
             if has_err:
                 cells.append(str(int(r["n_errors"])))
             if has_missed:
