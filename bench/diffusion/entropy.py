@@ -53,7 +53,7 @@ class SliceEntropyModel(nn.Module):
         mean, scale = self.slice_nets[k](torch.cat(feats, 1)).chunk(2, 1)
         return mean, F.softplus(scale)
 
-    def _check(self, y, cond):
+    def _check(self, cond):
         if self.cond_channels and (cond is None or cond.shape[1] != self.cond_channels):
             raise ValueError(f"the entropy model takes {self.cond_channels} conditioning channels")
 
@@ -61,7 +61,7 @@ class SliceEntropyModel(nn.Module):
         """(y_hat with straight-through rounding, {"y": likelihoods, "z": likelihoods}). In training
         mode the likelihoods use the additive-noise proxy, in eval mode the rounded values; the
         context always sees rounded values, as at test time."""
-        self._check(y, cond)
+        self._check(cond)
         z_hat, z_lik = self.z_model(self.h_a(y))
         hyper = self.h_s(z_hat)
         decoded, liks = [], []
@@ -74,7 +74,7 @@ class SliceEntropyModel(nn.Module):
 
     def quantize(self, y, step, cond=None):
         """Test-time quantization without coding (what compress() transmits): y_hat."""
-        self._check(y, cond)
+        self._check(cond)
         hyper = self.h_s(self.z_model.quantize(self.h_a(y), "dequantize", self.z_model._get_medians()))
         decoded = []
         for k, y_k in enumerate(y.chunk(self.slices, 1)):
@@ -85,7 +85,7 @@ class SliceEntropyModel(nn.Module):
     def compress(self, y, step, cond=None) -> tuple[list[bytes], torch.Tensor]:
         """One image (batch 1): its strings (hyper latent first, then one per slice) and the
         y_hat the decoder will rebuild from them."""
-        self._check(y, cond)
+        self._check(cond)
         z = self.h_a(y)
         z_string = self.z_model.compress(z)
         hyper = self.h_s(self.z_model.decompress(z_string, z.shape[-2:]))
@@ -99,7 +99,7 @@ class SliceEntropyModel(nn.Module):
         return strings, torch.cat(decoded, 1)
 
     def decompress(self, strings: list[bytes], latent_hw: tuple[int, int], step, cond=None) -> torch.Tensor:
-        self._check(None, cond)
+        self._check(cond)
         zh, zw = latent_hw[0] // self.multiple, latent_hw[1] // self.multiple
         hyper = self.h_s(self.z_model.decompress([strings[0]], (zh, zw)))
         decoded = []

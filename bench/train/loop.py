@@ -164,7 +164,7 @@ def train(codec_cls, config: dict, data: str, out: Path, steps: int | None = Non
             loss.backward()
             opt.step()
             row = {"step": step + 1, "stage": stage.name, "loss": f"{loss.item():.6g}",
-                   **{k: f"{float(v):.6g}" for k, v in ((k, getattr(v, "detach", lambda: v)()) for k, v in terms.items())}, "lr": f"{stage.lr(step):.3g}",
+                   **{k: f"{float(v):.6g}" for k, v in terms.items()}, "lr": f"{stage.lr(step):.3g}",
                    "seconds": f"{time.perf_counter() - t0:.1f}"}
             if writer is None:     # the columns: every term the model can log, in its order
                 fields = ["step", "stage", "loss", *getattr(model, "log_terms", ()), "lr", "seconds"]
