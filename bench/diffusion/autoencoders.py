@@ -115,6 +115,25 @@ def _missing(kind: str, info: dict, tried: list[str]) -> BenchError:
                       f"(or the codec option autoencoder_path=DIR)")
 
 
+def pipeline_roots(spec: dict) -> list[tuple[str, Path]]:
+    """The folders an [autoencoder] table points at, in lookup order (the config's path, else
+    $BENCH_WEIGHTS_DIR/<kind>, then the HF cache's local snapshot): where a pipeline's other
+    parts (its unet/) are found too."""
+    from ..weights import weights_dir
+    if spec.get("path"):
+        return [(str(Path(spec["path"]).expanduser()), Path(spec["path"]).expanduser())]
+    kind = spec.get("kind", "")
+    roots = [(str(weights_dir() / kind), weights_dir() / kind)]
+    hub = kind_info(kind).get("hub_id")
+    if hub:
+        try:
+            from huggingface_hub import snapshot_download
+            roots.append((f"the Hugging Face cache ({hub})", Path(snapshot_download(hub, local_files_only=True))))
+        except Exception:
+            roots.append((f"the Hugging Face cache ({hub})", Path("/nonexistent")))
+    return roots
+
+
 def load_autoencoder(spec: dict) -> LatentAutoencoder:
     """The frozen autoencoder a config's [autoencoder] table names (on the CPU, float32, eval)."""
     import torch

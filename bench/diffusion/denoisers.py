@@ -59,3 +59,24 @@ def parameter_count(module: nn.Module) -> int:
 def uniform_sigma(q) -> float | torch.Tensor:
     """The standard deviation of U(-q/2, q/2): the noise level quantization with step q adds."""
     return q / math.sqrt(12.0)
+
+
+def pretrained_unet(table: dict, autoencoder: dict):
+    """[denoiser] pretrained = "unet": the U-Net of the diffusers pipeline folder the
+    [autoencoder] table points at (e.g. Stable Diffusion 2.1: unet/config.json and
+    unet/diffusion_pytorch_model.safetensors), loaded unchanged; never downloaded."""
+    import diffusers
+
+    from ..errors import BenchError
+    from .autoencoders import pipeline_roots
+    sub = table["pretrained"]
+    cls = getattr(diffusers, table.get("class", "UNet2DConditionModel"))
+    need = [f"{sub}/config.json", f"{sub}/diffusion_pytorch_model.safetensors"]
+    tried = []
+    for label, root in pipeline_roots(autoencoder):
+        tried.append(label)
+        if all((root / f).is_file() for f in need):
+            return cls.from_pretrained(str(root), subfolder=sub, local_files_only=True).float()
+    raise BenchError(f"pretrained U-Net not found: looked in {'; '.join(tried)} for {' and '.join(need)}; give the "
+                     "diffusers pipeline folder (e.g. Stable Diffusion 2.1) as autoencoder_path=DIR or the "
+                     "config's autoencoder path")

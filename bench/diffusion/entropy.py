@@ -10,6 +10,12 @@ Two additions the papers need:
   mean / step, scale / step.
 - `cond`: extra channels at the latent's resolution fed to every slice's parameter network
   (the rate knob as a map, a timestep map, ...); `cond_channels = 0` for none.
+- `offset`: a quantization grid anchored at a shared dither u instead of at the predicted
+  mean (universal quantization, the region-adaptive codec's eq. 6): symbols are
+  k = round((y - u) / step), y_hat = k step + u, so (y_hat - u) / step is an integer. The
+  Gaussian's mean then falls anywhere inside a bin, which CompressAI's coder (zero-mean
+  tables, mean subtracted before rounding) cannot express; constriction's QuantizedGaussian
+  codes k under the exact fractional mean (mean - u) / step.
 
 Entropy coding runs image by image (batch 1): a convolution's floating-point result can
 depend on the batch it runs in, and the decoder must rebuild the encoder's Gaussians exactly.
@@ -23,6 +29,37 @@ from torch import nn
 
 from .blocks import naf_stack
 from .quantizers import round_ste
+
+
+SYMBOL_LIMIT = 2 ** 15      # |k| of the dithered grid; far beyond any latent / bin width in use
+SCALE_BOUND = 0.11          # the Gaussian's smallest scale in bins (CompressAI's lower bound)
+
+
+def _gaussian_model():
+    import constriction
+    return constriction.stream.model.QuantizedGaussian(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+
+
+def dithered_encode(symbols: torch.Tensor, means: torch.Tensor, scales: torch.Tensor) -> bytes:
+    """Integer symbols under per-symbol Gaussians N(mean, scale) (in bins), rANS-coded by
+    constriction: exact for any fractional mean, deterministic for the same float inputs."""
+    import constriction
+    import numpy as np
+    coder = constriction.stream.stack.AnsCoder()
+    scales = scales.expand_as(symbols)
+    coder.encode_reverse(symbols.flatten().numpy().astype(np.int32), _gaussian_model(),
+                         means.expand_as(symbols).flatten().double().numpy(),
+                         scales.clamp_min(SCALE_BOUND).flatten().double().numpy())
+    return coder.get_compressed().astype("<u4").tobytes()
+
+
+def dithered_decode(data: bytes, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    import constriction
+    import numpy as np
+    coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+    symbols = coder.decode(_gaussian_model(), means.flatten().double().numpy(),
+                           scales.clamp_min(SCALE_BOUND).expand_as(means).flatten().double().numpy())
+    return torch.from_numpy(symbols.astype(np.float32)).reshape(means.shape)
 
 
 class SliceEntropyModel(nn.Module):
@@ -57,7 +94,7 @@ class SliceEntropyModel(nn.Module):
         if self.cond_channels and (cond is None or cond.shape[1] != self.cond_channels):
             raise ValueError(f"the entropy model takes {self.cond_channels} conditioning channels")
 
-    def forward(self, y, step, cond=None):
+    def forward(self, y, step, cond=None, offset=None):
         """(y_hat with straight-through rounding, {"y": likelihoods, "z": likelihoods}). In training
         mode the likelihoods use the additive-noise proxy, in eval mode the rounded values; the
         context always sees rounded values, as at test time."""
@@ -65,10 +102,17 @@ class SliceEntropyModel(nn.Module):
         z_hat, z_lik = self.z_model(self.h_a(y))
         hyper = self.h_s(z_hat)
         decoded, liks = [], []
-        for k, y_k in enumerate(y.chunk(self.slices, 1)):
+        offsets = offset.chunk(self.slices, 1) if offset is not None else [None] * self.slices
+        for k, (y_k, o_k) in enumerate(zip(y.chunk(self.slices, 1), offsets)):
             mean, scale = self._gaussian(k, hyper, cond, decoded)
-            _, lik = self.y_model(y_k / step, scale / step, means=mean / step)
-            decoded.append(round_ste((y_k - mean) / step) * step + mean)
+            if o_k is None:
+                _, lik = self.y_model(y_k / step, scale / step, means=mean / step)
+                decoded.append(round_ste((y_k - mean) / step) * step + mean)
+            else:
+                values = (self.y_model.quantize(y_k / step, "noise") if self.training
+                          else torch.round((y_k - o_k) / step) + o_k / step)
+                lik = self.y_model.likelihood_lower_bound(self.y_model._likelihood(values, scale / step, mean / step))
+                decoded.append(round_ste((y_k - o_k) / step) * step + o_k)
             liks.append(lik)
         return torch.cat(decoded, 1), {"y": torch.cat(liks, 1), "z": z_lik}
 
@@ -82,7 +126,7 @@ class SliceEntropyModel(nn.Module):
             decoded.append(self.y_model.quantize(y_k / step, "dequantize", mean / step) * step)
         return torch.cat(decoded, 1)
 
-    def compress(self, y, step, cond=None) -> tuple[list[bytes], torch.Tensor]:
+    def compress(self, y, step, cond=None, offset=None) -> tuple[list[bytes], torch.Tensor]:
         """One image (batch 1): its strings (hyper latent first, then one per slice) and the
         y_hat the decoder will rebuild from them."""
         self._check(cond)
@@ -90,23 +134,34 @@ class SliceEntropyModel(nn.Module):
         z_string = self.z_model.compress(z)
         hyper = self.h_s(self.z_model.decompress(z_string, z.shape[-2:]))
         strings, decoded = [z_string[0]], []
-        for k, y_k in enumerate(y.chunk(self.slices, 1)):
+        offsets = offset.chunk(self.slices, 1) if offset is not None else [None] * self.slices
+        for k, (y_k, o_k) in enumerate(zip(y.chunk(self.slices, 1), offsets)):
             mean, scale = self._gaussian(k, hyper, cond, decoded)
-            indexes = self.y_model.build_indexes(scale / step)
-            strings.append(self.y_model.compress(y_k / step, indexes, means=mean / step)[0])
-            # the decoder's arithmetic exactly: integer symbols + mean/step, times step
-            decoded.append(self.y_model.quantize(y_k / step, "dequantize", mean / step) * step)
+            if o_k is None:
+                indexes = self.y_model.build_indexes(scale / step)
+                strings.append(self.y_model.compress(y_k / step, indexes, means=mean / step)[0])
+                # the decoder's arithmetic exactly: integer symbols + mean/step, times step
+                decoded.append(self.y_model.quantize(y_k / step, "dequantize", mean / step) * step)
+            else:
+                symbols = torch.round((y_k - o_k) / step).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+                strings.append(dithered_encode(symbols, (mean - o_k) / step, scale / step))
+                decoded.append(symbols * step + o_k)
         return strings, torch.cat(decoded, 1)
 
-    def decompress(self, strings: list[bytes], latent_hw: tuple[int, int], step, cond=None) -> torch.Tensor:
+    def decompress(self, strings: list[bytes], latent_hw: tuple[int, int], step, cond=None,
+                   offset=None) -> torch.Tensor:
         self._check(cond)
         zh, zw = latent_hw[0] // self.multiple, latent_hw[1] // self.multiple
         hyper = self.h_s(self.z_model.decompress([strings[0]], (zh, zw)))
         decoded = []
-        for k in range(self.slices):
+        offsets = offset.chunk(self.slices, 1) if offset is not None else [None] * self.slices
+        for k, o_k in enumerate(offsets):
             mean, scale = self._gaussian(k, hyper, cond, decoded)
-            indexes = self.y_model.build_indexes(scale / step)
-            decoded.append(self.y_model.decompress([strings[1 + k]], indexes, means=mean / step) * step)
+            if o_k is None:
+                indexes = self.y_model.build_indexes(scale / step)
+                decoded.append(self.y_model.decompress([strings[1 + k]], indexes, means=mean / step) * step)
+            else:
+                decoded.append(dithered_decode(strings[1 + k], (mean - o_k) / step, scale / step) * step + o_k)
         return torch.cat(decoded, 1)
 
     def update(self) -> None:

@@ -9,6 +9,9 @@ is the quantized latent y_q at the rate knob q0; each step evaluates the network
 Algorithm 1's line 10 is printed as "y_{i+1} <- alpha(eps_i - d_i)"; we read it as an
 increment of the Euler result (the Langevin terms of eq. 12), which is what beta = 0 (the
 paper's deterministic sampling) reduces to eq. 11 with.
+
+spatial_ddim / repaint_regions: the region-adaptive codec's samplers (deterministic DDIM with
+v-prediction along per-pixel step maps; the RePaint multi-region ablation).
 """
 
 from __future__ import annotations
@@ -68,4 +71,62 @@ def rate_variable_sde(denoise: Callable, y_q: torch.Tensor, schedule: list[float
             eps = torch.cat([noise_like(x[j:j + 1], noise, g) for j, g in enumerate(gens)])
             nxt = nxt + a * (eps - d)
         x = nxt
+    return x
+
+
+# --- the region-adaptive codec's reverse processes (v-prediction on SD's DDPM schedule) -----
+def ddim_v_step(x, v, s_now, s_next):
+    """One deterministic DDIM step (eta = 0) from DDPM step map s_now to s_next with a
+    v-prediction: y0 = a x - s v, eps = s x + a v, x' = a' y0 + s' eps. s_next None lands
+    on y0 (diffusers' DDIM with set_alpha_to_one). Per pixel: the maps broadcast over channels."""
+    from .schedules import alpha_sigma
+    a, sg = alpha_sigma(s_now)
+    y0 = a * x - sg * v
+    if s_next is None:
+        return y0
+    a2, s2 = alpha_sigma(s_next)
+    return a2 * y0 + s2 * (sg * x + a * v)
+
+
+def spatial_ddim(predict_v: Callable, y_t: torch.Tensor, step_maps: list[torch.Tensor]) -> torch.Tensor:
+    """Denoise along per-pixel DDPM step maps (one network evaluation each): with
+    resampled_step_maps(t) this is the region-adaptive codec's sampler; with constant maps it
+    is scalar DDIM."""
+    x = y_t
+    for k, s in enumerate(step_maps):
+        x = ddim_v_step(x, predict_v(x, s), s, step_maps[k + 1] if k + 1 < len(step_maps) else None)
+    return x
+
+
+def renoise(x: torch.Tensor, s_from: torch.Tensor, s_to: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """A sample of q(y_to | y_from) for DDPM steps s_to >= s_from (per pixel):
+    (a_to / a_from) x + sqrt(s_to^2 - (a_to / a_from)^2 s_from^2) eps; x itself where equal."""
+    from .schedules import alpha_sigma
+    a0, s0 = alpha_sigma(s_from)
+    a1, s1 = alpha_sigma(s_to)
+    ratio = a1 / a0
+    return ratio * x + (s1 ** 2 - (ratio * s0) ** 2).clamp_min(0).sqrt() * eps
+
+
+def repaint_regions(predict_v: Callable, y_t: torch.Tensor, t_map: torch.Tensor, seed: int = 0,
+                    noise: str = "uniform") -> torch.Tensor:
+    """The region-adaptive paper's RePaint ablation (appendix A.3, n = j = 1) for one image:
+    a spatially uniform model denoises the whole latent at one DDIM level t = max(t), ..., 1;
+    after each step the regions whose own level is at or below the new one are replaced by
+    their transmitted values, forward-noised to that level (q(y_t | y_{t_p})). tau = max(t)
+    evaluations, as in the spatially varying sampler."""
+    from .schedules import ddpm_step
+    gen = torch.Generator().manual_seed(int(seed))
+    own = ddpm_step(t_map.long())
+    tau = int(t_map.max())
+
+    def level(t):
+        return torch.full_like(own, ddpm_step(t))
+    x = renoise(y_t, own, level(tau), noise_like(y_t, noise, gen))
+    for t in range(tau, 0, -1):
+        s, s_next = level(t), (level(t - 1) if t > 1 else None)
+        x = ddim_v_step(x, predict_v(x, s), s, s_next)
+        if s_next is not None:
+            known = (t_map <= t - 1).expand_as(x)
+            x = torch.where(known, renoise(y_t, own, s_next, noise_like(y_t, noise, gen)), x)
     return x

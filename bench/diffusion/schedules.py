@@ -42,3 +42,27 @@ def resampled_steps(t: int, tau: int, spacing: int = SPACING, offset: int = OFFS
     if tau == 1:
         return [start]
     return [round(offset + (start - offset) * (tau - 1 - k) / (tau - 1)) for k in range(tau)]
+
+
+def ddpm_step(t):
+    """The DDPM timestep a DDIM step count t starts at (t = 4 -> 61); numbers or tensors."""
+    return OFFSET + SPACING * (t - 1)
+
+
+def bin_width(timesteps: torch.Tensor) -> torch.Tensor:
+    """The region-adaptive codec's eq. 6: Delta_t = sqrt(12 sigma_t^2), the width of a uniform
+    distribution of variance sigma_t^2 (so universal quantization adds exactly the noise level
+    of timestep t)."""
+    return alpha_sigma(timesteps)[1] * 12 ** 0.5
+
+
+def resampled_step_maps(t_map: torch.Tensor) -> list[torch.Tensor]:
+    """Timestep resampling for a whole map (appendix B): tau = max(t) maps of DDPM steps; pixel
+    p follows resampled_steps(t_p, tau), so every region starts at its own noise level and all
+    reach the clean latent at evaluation tau."""
+    tau = int(t_map.max())
+    table = torch.zeros(tau + 1, tau, dtype=torch.long)
+    for t in torch.unique(t_map).tolist():
+        table[int(t)] = torch.tensor(resampled_steps(int(t), tau))
+    steps = table.to(t_map.device)[t_map.long()]            # ... x tau
+    return list(steps.movedim(-1, 0))

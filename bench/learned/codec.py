@@ -92,7 +92,8 @@ class LearnedCodec(Codec):
         return net.to(device)
 
     def compress(self, model, x) -> list[Coded]:
-        """Padded batch Bx3xHxW in [0, 1] -> per image: (streams, fields)."""
+        """Padded batch Bx3xHxW in [0, 1] -> per image: (streams, fields). An ROI codec
+        (supports_roi) gets a third argument: the padded importance maps (None: no mask)."""
         raise NotImplementedError
 
     def decompress(self, model, coded: list[Coded], height: int, width: int):
@@ -147,6 +148,16 @@ class LearnedCodec(Codec):
         batch = np.stack([np.pad(im, ((0, ph), (0, pw), (0, 0)), mode="edge") for im in images])
         return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
 
+    @staticmethod
+    def _pad_rois(rois, size) -> list[np.ndarray | None]:
+        """ROI importance maps padded like their images (an ROI codec's compress() gets them)."""
+        out = []
+        for roi in rois:
+            if roi is not None:
+                roi = np.pad(roi, ((0, size[0] - roi.shape[0]), (0, size[1] - roi.shape[1])), mode="edge")
+            out.append(roi)
+        return out
+
     def encode(self, image: np.ndarray, rate: float, roi: np.ndarray | None = None) -> bytes:
         return self.encode_batch([image], rate, [roi])[0]
 
@@ -158,8 +169,9 @@ class LearnedCodec(Codec):
         model = self.model(rate)
         with torch.no_grad():
             x = self._pad(images)
-            coded = self.compress(model, x)
-            bits = self.likelihood_bits(model, x) if self.estimate else [None] * len(images)
+            extra = [self._pad_rois(rois or [None] * len(images), x.shape[-2:])] if self.supports_roi else []
+            coded = self.compress(model, x, *extra)
+            bits = self.likelihood_bits(model, x, *extra) if self.estimate else [None] * len(images)
         return [pack(Container(self.container_id or self.name, rate, h, w, tuple(streams), tuple(fields),
                                estimated_bits=b)) for (streams, fields), b in zip(coded, bits)]
 
