@@ -30,7 +30,6 @@ from torch import nn
 from .blocks import naf_stack
 from .quantizers import round_ste
 
-
 SYMBOL_LIMIT = 2 ** 15      # |k| of the dithered grid; far beyond any latent / bin width in use
 SCALE_BOUND = 0.11          # the Gaussian's smallest scale in bins (CompressAI's lower bound)
 

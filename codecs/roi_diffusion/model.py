@@ -26,13 +26,19 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from bench.diffusion.denoisers import build_unet, pretrained_unet
 from bench.diffusion.entropy import SliceEntropyModel
+from bench.diffusion.model import LatentCodecModel
 from bench.diffusion.quantizers import dither
 from bench.diffusion.samplers import repaint_regions, spatial_ddim
-from bench.diffusion.schedules import alpha_sigma, bin_width, ddim_steps, ddpm_step, resampled_step_maps
+from bench.diffusion.schedules import (
+    alpha_sigma,
+    bin_width,
+    ddim_steps,
+    ddpm_step,
+    resampled_step_maps,
+)
 from bench.diffusion.spatial_unet import SpatialTimestepUNet
 from bench.diffusion.timestep_maps import decode_map, encode_map, random_map
 
@@ -45,8 +51,7 @@ def latent_offset(shape, step: torch.Tensor, seed: int) -> torch.Tensor:
     return dither(shape, seed) * step
 
 
-class RegionDiffusionModel(nn.Module):
-    derived_keys = SliceEntropyModel.DERIVED
+class RegionDiffusionModel(LatentCodecModel):
     log_terms = ("bpp", "t_mean", "aux", "constant")
 
     def __init__(self, config: dict, autoencoder):
@@ -95,20 +100,6 @@ class RegionDiffusionModel(nn.Module):
         return torch.from_numpy(maps)[:, None], constant
 
     # --- training (bench train) -------------------------------------------------------------
-    def trainable(self, stage: dict):
-        module = getattr(self, stage["trains"])
-        aux = [p for n, p in module.named_parameters() if n.endswith("quantiles")]
-        main = [p for n, p in module.named_parameters() if not n.endswith("quantiles")]
-        groups = [{"params": main}]
-        if aux:
-            groups.append({"params": aux, "weight_decay": 0.0, "lr_factor": float(stage.get("aux_lr_factor", 10.0))})
-        return groups
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.autoencoder.net.eval()
-        return self
-
     def loss(self, stage: dict, x):
         with torch.no_grad():
             y0 = self.autoencoder.encode(x)
@@ -141,15 +132,6 @@ class RegionDiffusionModel(nn.Module):
                            "constant": constant}
 
     # --- coding ------------------------------------------------------------------------------
-    def place(self, device: str):
-        """U-Net and autoencoder on the device; the entropy model stays on the CPU in float32,
-        so the decoder rebuilds the encoder's Gaussians exactly on any machine."""
-        self.entropy.cpu().float().update()
-        self.denoiser.to(device)
-        self.autoencoder.to(device)
-        self.device = device
-        return self
-
     def _quantizer(self, t_map: np.ndarray, channels: int, seed: int):
         t = torch.from_numpy(np.asarray(t_map, dtype=np.int64))[None, None]
         steps = ddpm_step(t)

@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from bench.diffusion.denoisers import EDMDenoiser, build_unet, uniform_sigma
 from bench.diffusion.entropy import SliceEntropyModel
+from bench.diffusion.model import LatentCodecModel
 from bench.diffusion.samplers import rate_variable_sde, two_step_schedule
 
 
@@ -43,8 +43,7 @@ def lambda_scale(rate: dict) -> float:
     return 6.0 / (math.log(2) * min(float(v) for v in rate["lambdas"]) * float(rate["q_max"]) ** 2)
 
 
-class SDEModel(nn.Module):
-    derived_keys = SliceEntropyModel.DERIVED
+class SDEModel(LatentCodecModel):
     log_terms = ("rd", "bpp", "mse", "q", "aux", "q_mean")      # loss.csv columns besides the loss
 
     def __init__(self, config: dict, autoencoder):
@@ -76,22 +75,6 @@ class SDEModel(nn.Module):
         return self.denoiser(x, uniform_sigma(torch.as_tensor(q, dtype=x.dtype, device=x.device)))
 
     # --- training (bench train) -----------------------------------------------------------------
-    def trainable(self, stage: dict):
-        """Parameter groups; the hyper latent's quantiles (CompressAI's auxiliary loss) get their
-        own learning rate (lr * aux_lr_factor) and no weight decay."""
-        module = getattr(self, stage["trains"])
-        aux = [p for n, p in module.named_parameters() if n.endswith("quantiles")]
-        main = [p for n, p in module.named_parameters() if not n.endswith("quantiles")]
-        groups = [{"params": main}]
-        if aux:
-            groups.append({"params": aux, "weight_decay": 0.0, "lr_factor": float(stage.get("aux_lr_factor", 10.0))})
-        return groups
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.autoencoder.net.eval()
-        return self
-
     def loss(self, stage: dict, x):
         with torch.no_grad():
             y = self.autoencoder.encode(x)
@@ -130,15 +113,6 @@ class SDEModel(nn.Module):
         return (y0_hat - y).pow(2).mean(), {"q_mean": float(q.mean())}
 
     # --- coding ------------------------------------------------------------------------------
-    def place(self, device: str):
-        """U-Net and autoencoder on the device; the entropy model stays on the CPU in float32,
-        so the decoder rebuilds the encoder's Gaussians exactly on any machine."""
-        self.entropy.cpu().float().update()
-        self.denoiser.to(device)
-        self.autoencoder.to(device)
-        self.device = device
-        return self
-
     def compress(self, x, q: float) -> list[list[bytes]]:
         y = self.autoencoder.encode(x).float().cpu()
         return [self.entropy.compress(y[i:i + 1], q, self.cond(y[i:i + 1], q))[0] for i in range(y.shape[0])]
