@@ -279,3 +279,13 @@ def test_paper_config_builds_from_a_local_sd21_folder_and_says_when_it_is_missin
         assert model.predict_v(torch.randn(1, 4, 8, 8), t_map).shape == (1, 4, 8, 8)
     with pytest.raises(BenchError, match="autoencoder 'sd21'.*vae/config.json"):
         cls.build_model(load_config(cls.config_folder(), "paper", [f"autoencoder.path={tmp_path / 'none'}"]))
+
+
+def test_estimate_counts_the_map_and_comes_within_a_few_percent_of_the_bytes(configs):
+    im, mask = smooth_image(7, 128, 192), _box_mask(128, 192)
+    real = _codec(configs)
+    est = _codec(configs, estimate="true")
+    data = est.encode(im, 4, roi=mask)
+    assert est.bpp_source == "estimated"
+    measured = 8 * len(real.encode(im, 4, roi=mask))
+    assert 0.9 * measured < est.rate_bits(data) <= measured
