@@ -84,7 +84,11 @@ class DiffusionCodec(LearnedCodec):
 
     @classmethod
     def padding_multiple(cls, config: dict) -> int:
-        raise NotImplementedError
+        """The autoencoder's factor times the U-Net's downsampling (at least the entropy
+        model's hyper latent, 4): inputs are padded to it."""
+        from .autoencoders import kind_info
+        levels = len(config["denoiser"].get("block_out_channels", [0] * 4))
+        return int(kind_info(config["autoencoder"]["kind"])["factor"]) * max(4, 2 ** (levels - 1))
 
     # --- configs, models, training ----------------------------------------------------------
     @classmethod

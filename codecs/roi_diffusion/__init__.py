@@ -55,12 +55,6 @@ class RegionDiffusionCodec(DiffusionCodec):
         from .model import RegionDiffusionModel
         return RegionDiffusionModel
 
-    @classmethod
-    def padding_multiple(cls, config: dict) -> int:
-        from bench.diffusion.autoencoders import kind_info
-        levels = len(config["denoiser"].get("block_out_channels", [0] * 4))
-        return int(kind_info(config["autoencoder"]["kind"])["factor"]) * max(4, 2 ** (levels - 1))
-
     def timestep_map(self, roi: np.ndarray | None, t: int, latent_hw: tuple[int, int], factor: int) -> np.ndarray:
         from bench.masks.levels import level_map, pool_to_latent
 

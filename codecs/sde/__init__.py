@@ -41,12 +41,6 @@ class SDECodec(DiffusionCodec):
         from .model import SDEModel
         return SDEModel
 
-    @classmethod
-    def padding_multiple(cls, config: dict) -> int:
-        from bench.diffusion.autoencoders import kind_info
-        levels = len(config["denoiser"]["block_out_channels"])
-        return int(kind_info(config["autoencoder"]["kind"])["factor"]) * max(4, 2 ** (levels - 1))
-
     def compress(self, at, x):
         return [(strings, [self.noise_seed]) for strings in at.net.compress(x, at.rate)]
 
