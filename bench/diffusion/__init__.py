@@ -6,7 +6,10 @@ share, in one place.
 - entropy: a hyperprior + channel-slice mean-scale model (CompressAI's blocks) with an extra
   conditioning input (rate parameter, timestep map), a pluggable quantization step and a
   dithered grid coded with exact fractional means (constriction);
+- quadtree: a hyperprior with integer z + a 4-step quadtree context on an absolute grid (CADC);
 - denoisers: diffusers U-Nets and EDM preconditioning;
+- text: BLIP captions, the SD text encoder and CLIP image embeddings from local folders (CADC);
+- discriminator: PatchGAN or a frozen DINOv2 backbone with conv heads, hinge losses;
 - spatial_unet: per-pixel timestep maps for a stock (pretrained) diffusers U-Net;
 - schedules: SD's DDPM noise schedule, the DDIM step grid and timestep resampling;
 - timestep_maps: lossless coding of per-pixel timestep maps, random training maps;

@@ -16,12 +16,13 @@ class LatentCodecModel(nn.Module):
     denoiser: nn.Module
 
     def trainable(self, stage: dict):
-        """Parameter groups of the stage's module (`trains`); the hyper latent's quantiles
-        (CompressAI's auxiliary loss) get their own learning rate (lr * aux_lr_factor) and
-        no weight decay."""
-        module = getattr(self, stage["trains"])
-        aux = [p for n, p in module.named_parameters() if n.endswith("quantiles")]
-        main = [p for n, p in module.named_parameters() if not n.endswith("quantiles")]
+        """Parameter groups of the stage's module(s) (`trains`: a name or a list); the hyper
+        latent's quantiles (CompressAI's auxiliary loss) get their own learning rate
+        (lr * aux_lr_factor) and no weight decay."""
+        names = [stage["trains"]] if isinstance(stage["trains"], str) else list(stage["trains"])
+        params = [(n, p) for name in names for n, p in getattr(self, name).named_parameters()]
+        aux = [p for n, p in params if n.endswith("quantiles")]
+        main = [p for n, p in params if not n.endswith("quantiles")]
         groups = [{"params": main}]
         if aux:
             groups.append({"params": aux, "weight_decay": 0.0, "lr_factor": float(stage.get("aux_lr_factor", 10.0))})
