@@ -247,6 +247,10 @@ def test_two_stages_add_the_auxiliary_and_adversarial_losses_in_stage_two(folder
     from safetensors.torch import load_file
     _train(folders["small"], str(image_folder), tmp_path / "a", 4)
     _train(folders["iso"], str(image_folder), tmp_path / "b", 2)
+    captioned = _small(tmp_path / "t.toml", text={"path": str(folders["sd-text"])},
+                       captioner={"path": str(folders["blip"])}, sampler={"captions": True})
+    _train(captioned, str(image_folder), tmp_path / "c", 2)          # BFATC in the training loop too
+    assert len(list(csv.DictReader((tmp_path / "c" / "loss.csv").open()))) == 2
     rows = list(csv.DictReader((tmp_path / "a" / "loss.csv").open()))
     assert [r["stage"] for r in rows] == ["base"] * 2 + ["target"] * 2
     assert all(r["aux_mse"] == "" and r["g_adv"] == "" for r in rows[:2])

@@ -61,7 +61,25 @@ def dithered_decode(data: bytes, means: torch.Tensor, scales: torch.Tensor) -> t
     return torch.from_numpy(symbols.astype(np.float32)).reshape(means.shape)
 
 
-class SliceEntropyModel(nn.Module):
+class HyperpriorCoder(nn.Module):
+    """What the entropy models share: a factorized z_model and a GaussianConditional y_model."""
+    z_model: nn.Module
+    y_model: nn.Module
+
+    def update(self) -> None:
+        """Build the coder's CDF tables (after training or loading)."""
+        from compressai.models.google import get_scale_table
+        self.y_model.update_scale_table(get_scale_table(), force=True)
+        self.z_model.update(force=True)
+
+    # the coder's tables are derived from the parameters (update()); checkpoints leave them out
+    DERIVED = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+
+    def aux_loss(self):
+        return self.z_model.loss()
+
+
+class SliceEntropyModel(HyperpriorCoder):
     def __init__(self, channels: int, hyper_channels: int = 64, slices: int = 1, width: int = 128,
                  blocks: int = 1, cond_channels: int = 0):
         super().__init__()
@@ -163,14 +181,3 @@ class SliceEntropyModel(nn.Module):
                 decoded.append(dithered_decode(strings[1 + k], (mean - o_k) / step, scale / step) * step + o_k)
         return torch.cat(decoded, 1)
 
-    def update(self) -> None:
-        """Build the coder's CDF tables (after training or loading)."""
-        from compressai.models.google import get_scale_table
-        self.y_model.update_scale_table(get_scale_table(), force=True)
-        self.z_model.update(force=True)
-
-    # the coder's tables are derived from the parameters (update()); checkpoints leave them out
-    DERIVED = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
-
-    def aux_loss(self):
-        return self.z_model.loss()

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import naf_stack
-from .entropy import SYMBOL_LIMIT, dithered_decode, dithered_encode
+from .entropy import SYMBOL_LIMIT, HyperpriorCoder, dithered_decode, dithered_encode
 from .quantizers import round_ste
 
 STEPS = 4
@@ -52,7 +52,7 @@ def _integer_bottleneck(channels: int):
     return IntegerBottleneck(channels)
 
 
-class QuadtreeEntropyModel(nn.Module):
+class QuadtreeEntropyModel(HyperpriorCoder):
     multiple = 4      # z is at 1/4 of y's resolution
 
     def __init__(self, channels: int, hyper_channels: int, width: int = 128, blocks: int = 1,
@@ -140,13 +140,3 @@ class QuadtreeEntropyModel(nn.Module):
             step_m = step.expand_as(y_hat)[m] if torch.is_tensor(step) else step
             y_hat[m] = dithered_decode(strings[1 + s], mean[m] / step_m, scale[m] / step_m) * step_m
         return y_hat, z_hat
-
-    def update(self) -> None:
-        from compressai.models.google import get_scale_table
-        self.y_model.update_scale_table(get_scale_table(), force=True)
-        self.z_model.update(force=True)
-
-    DERIVED = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
-
-    def aux_loss(self):
-        return self.z_model.loss()
