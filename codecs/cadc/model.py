@@ -173,7 +173,8 @@ class CADCModel(LatentCodecModel):
             from bench.diffusion import text
             loader = {"captioner": text.load_captioner, "encoder": text.load_text_encoder,
                       "clip": text.load_clip_image}[key]
-            self._text[key] = loader(self._spec(key))
+            part = loader(self._spec(key))
+            self._text[key] = part.to(next(self.g_a.parameters()).device) if hasattr(part, "to") else part
         return self._text[key]
 
     def _spec(self, key: str) -> dict:
