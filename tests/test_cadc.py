@@ -247,10 +247,17 @@ def test_two_stages_add_the_auxiliary_and_adversarial_losses_in_stage_two(folder
     from safetensors.torch import load_file
     _train(folders["small"], str(image_folder), tmp_path / "a", 4)
     _train(folders["iso"], str(image_folder), tmp_path / "b", 2)
+    from bench.diffusion.text import write_tiny_clip
     captioned = _small(tmp_path / "t.toml", text={"path": str(folders["sd-text"])},
-                       captioner={"path": str(folders["blip"])}, sampler={"captions": True})
-    _train(captioned, str(image_folder), tmp_path / "c", 2)          # BFATC in the training loop too
-    assert len(list(csv.DictReader((tmp_path / "c" / "loss.csv").open()))) == 2
+                       captioner={"path": str(folders["blip"])}, sampler={"captions": True},
+                       clip={"path": str(write_tiny_clip(tmp_path / "clip"))})
+    cfg = tomllib.loads(captioned.read_text())
+    for stage in cfg["train"]["stages"]:
+        stage["d_clip"] = 0.5
+    captioned.write_text(tomli_w.dumps(cfg))
+    _train(captioned, str(image_folder), tmp_path / "c", 2)          # BFATC and the CLIP loss in training
+    clip_rows = list(csv.DictReader((tmp_path / "c" / "loss.csv").open()))
+    assert len(clip_rows) == 2 and all(float(r["clip"]) > 0 for r in clip_rows)
     rows = list(csv.DictReader((tmp_path / "a" / "loss.csv").open()))
     assert [r["stage"] for r in rows] == ["base"] * 2 + ["target"] * 2
     assert all(r["aux_mse"] == "" and r["g_adv"] == "" for r in rows[:2])
