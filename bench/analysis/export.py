@@ -1,12 +1,22 @@
 """Export formats of stored results: per-image rows (CSV, Parquet) and per-rate curves in
-CompressAI's results-file shape (JSON)."""
+CompressAI's results-file shape (JSON).
+
+The JSON's results.bpp is the mean of per-image bpp, as CompressAI's files have it; corpus
+bpp (CLIC: total bits / total pixels) goes beside `results`, not in it, so the file still
+reads back (`bench import`) as a curve whose metrics are only the metric lists."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from ..store.schema import EXPORT_COLUMNS
-from .rd_points import metric_columns
+from .rd_points import (
+    BPP_LABELS,
+    PATCHES_SUFFIX,
+    metric_columns,
+    unstable_note,
+    unstable_patches,
+)
 
 # CompressAI's result files name RGB metrics with an "-rgb" suffix.
 COMPRESSAI_NAMES = {"psnr": "psnr-rgb", "ms-ssim": "ms-ssim-rgb"}
@@ -36,7 +46,15 @@ def compressai_json(points: pd.DataFrame) -> list[dict]:
             res[COMPRESSAI_NAMES.get(c, c)] = g[c].tolist()
         res["encoding_time"] = g["encode_s"].tolist()
         res["decoding_time"] = g["decode_s"].tolist()
-        out.append({"name": codec, "description": f"bench results on {dataset}" +
-                    (f" with ROI masks {mask_set}" if mask_set else ""),
-                    "dataset": dataset, g["rate_param"].iloc[0]: g["rate"].tolist(), "results": res})
+        entry = {"name": codec, "description": f"bench results on {dataset}" +
+                 (f" with ROI masks {mask_set}" if mask_set else ""),
+                 "dataset": dataset, g["rate_param"].iloc[0]: g["rate"].tolist(), "results": res}
+        if "bpp_corpus" in g:
+            entry["bpp_corpus"] = g["bpp_corpus"].tolist()
+            entry["bpp_definitions"] = {"results.bpp": BPP_LABELS["bpp"], "bpp_corpus": BPP_LABELS["bpp_corpus"]}
+        notes = [unstable_note(c.removesuffix(PATCHES_SUFFIX), n) for c in g.columns if c.endswith(PATCHES_SUFFIX)
+                 for n in sorted({int(n) for n in g[c] if unstable_patches(n)})]
+        if notes:
+            entry["notes"] = notes
+        out.append(entry)
     return out

@@ -14,8 +14,16 @@ from ..store.schema import JOB_COLUMNS, POINT_KEY, REGIONS
 GROUP = list(POINT_KEY)
 JOB_FIELDS = set(JOB_COLUMNS)
 # Columns of rd_points() rows that are not metrics.
-POINT_FIELDS = {"n_images", "n_errors", "bpp_source", "encode_s", "decode_s", "target_missed"}
+POINT_FIELDS = {"n_images", "n_errors", "bpp_source", "encode_s", "decode_s", "target_missed", "bpp_corpus"}
 MSE_SUFFIX = "_mse"   # column suffix for "PSNR of the mean MSE"
+# `fid_n_patches`: patches behind a dataset-level value (the fewer of reference and
+# reconstruction patches); a count, not a metric.
+PATCHES_SUFFIX = "_n_patches"
+# Inception pool3 width. From fewer samples than this the 2048x2048 feature covariance is
+# rank-deficient, so FID (and KID on the same features) is dominated by estimator noise.
+INCEPTION_FEATURES = 2048
+BPP_LABELS = {"bpp": "mean of per-image bpp (CompressAI)",
+              "bpp_corpus": "total bits / total pixels (CLIC)"}
 
 
 def split_column(column: str) -> tuple[str, str]:
@@ -44,7 +52,42 @@ def metric_meta(store, column: str) -> dict:
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in JOB_FIELDS and c not in POINT_FIELDS]
+    return [c for c in frame.columns if c not in JOB_FIELDS and c not in POINT_FIELDS
+            and not str(c).endswith(PATCHES_SUFFIX)]
+
+
+def corpus_bpp(ok: pd.DataFrame) -> float:
+    """Total bits over total pixels (the CLIC convention): large images weigh more than in the
+    per-image mean. Bits are bpp x pixels, so an estimated rate stays estimated here too."""
+    pixels = pd.to_numeric(ok["height"], errors="coerce") * pd.to_numeric(ok["width"], errors="coerce")
+    bpp = pd.to_numeric(ok["bpp"], errors="coerce")
+    if not len(ok) or pixels.isna().any() or bpp.isna().any() or pixels.sum() <= 0:
+        return float("nan")
+    return float((bpp * pixels).sum() / pixels.sum())
+
+
+def patch_count(detail) -> float:
+    """Patches behind a stored FID/KID value: the fewer of reconstruction and reference
+    patches (both estimate a distribution); NaN when the detail does not say."""
+    try:
+        info = json.loads(detail) if isinstance(detail, str) else {}
+    except ValueError:
+        return float("nan")
+    counts = [info[k] for k in ("n_patches", "n_ref_patches") if isinstance(info.get(k), (int, float))]
+    return float(min(counts)) if counts else float("nan")
+
+
+def unstable_patches(n) -> bool:
+    """True when a dataset-level value came from fewer patches than feature dimensions."""
+    try:
+        return math.isfinite(float(n)) and float(n) < INCEPTION_FEATURES
+    except (TypeError, ValueError):
+        return False
+
+
+def unstable_note(metric: str, n) -> str:
+    return (f"{metric} from {int(n)} patches < {INCEPTION_FEATURES} features: unstable; "
+            "NeuralCompression does not report Kodak FID")
 
 
 def _psnr_of_mean_mse(psnr: pd.Series) -> float:
@@ -71,8 +114,10 @@ def _target_missed(details: pd.Series) -> int:
 def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None) -> pd.DataFrame:
     """One row per (dataset, codec, config_hash, setting, mask_set): mean bpp, mean metrics, counts.
 
-    Means are over images (CompressAI's convention); `psnr_mse`-style columns give the
-    PSNR of the mean MSE for metrics whose class sets from_mean_mse.
+    Means are over images (CompressAI's convention); `bpp_corpus` is total bits over total
+    pixels (CLIC's), shown beside it. `psnr_mse`-style columns give the PSNR of the mean MSE
+    for metrics whose class sets from_mean_mse. Dataset-level metrics (FID, KID) come with
+    `<metric>_n_patches`, the patch count behind each value.
     """
     frame = store.frame()
     if dataset:
@@ -80,7 +125,8 @@ def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None
     if codecs:
         frame = frame[frame["codec"].isin(codecs)]
     if frame.empty:
-        return pd.DataFrame(columns=GROUP + ["rate_param", "rate", "target_bpp", "n_images", "n_errors", "bpp"])
+        return pd.DataFrame(columns=GROUP + ["rate_param", "rate", "target_bpp", "n_images", "n_errors", "bpp",
+                                             "bpp_corpus"])
     frame = frame.assign(mask_set=frame["mask_set"].fillna(""))
     mcols = metric_columns(frame)
     rows = []
@@ -89,7 +135,7 @@ def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None
         row = dict(zip(GROUP, key))
         row.update(rate_param=g["rate_param"].iloc[0], rate=ok["rate"].mean() if len(ok) else float("nan"),
                    target_bpp=g["target_bpp"].iloc[0], n_images=len(ok), n_errors=int((g["status"] != "ok").sum()),
-                   bpp=ok["bpp"].mean() if len(ok) else float("nan"),
+                   bpp=ok["bpp"].mean() if len(ok) else float("nan"), bpp_corpus=corpus_bpp(ok),
                    bpp_source=ok["bpp_source"].iloc[0] if len(ok) else None,
                    encode_s=ok["encode_s"].mean() if len(ok) else float("nan"),
                    decode_s=ok["decode_s"].mean() if len(ok) else float("nan"),
@@ -105,6 +151,11 @@ def rd_points(store, dataset: str | None = None, codecs: list[str] | None = None
         dm = dm[dm["value"].notna()]
         wide = dm.pivot_table(index=GROUP, columns="metric", values="value", aggfunc="first").reset_index()
         wide.columns.name = None
+        counts = dm.assign(n=[patch_count(d) for d in dm["detail"]]) if "detail" in dm else dm.assign(n=math.nan)
+        if counts["n"].notna().any():
+            n_wide = counts.pivot_table(index=GROUP, columns="metric", values="n", aggfunc="min")
+            n_wide.columns = [f"{c}{PATCHES_SUFFIX}" for c in n_wide.columns]
+            wide = wide.merge(n_wide.reset_index(), on=GROUP, how="left")
         points = points.merge(wide, on=GROUP, how="left")
     sort_rate = points["rate"].where(points["target_bpp"].isna(), points["target_bpp"])
     return points.assign(_r=sort_rate).sort_values(["dataset", "codec", "mask_set", "_r"]).drop(columns="_r") \

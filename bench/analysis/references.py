@@ -44,6 +44,7 @@ class ReferenceCurves:
     sha256: str
     dataset_hint: str | None = None
     metrics: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)  # column -> (bpp, values)
+    dropped: dict[str, int] = field(default_factory=dict)    # column -> points left out (NaN/inf bpp or value)
 
 
 def _numbers(path: Path, key: str, values) -> list[float]:
@@ -66,7 +67,12 @@ def _add(curves: ReferenceCurves, path: Path, column: str, bpp: list[float], val
                          "every metric needs one value per bpp point")
     if column in curves.metrics:
         raise BenchError(f"{path}: two keys map to metric '{column}'; keep one")
-    curves.metrics[column] = (bpp, values)
+    # a blank or NaN cell is a point the source did not measure: it is not a point of the curve
+    finite = [(b, v) for b, v in zip(bpp, values) if math.isfinite(b) and math.isfinite(v)]
+    if not finite:
+        raise BenchError(f"{path}: '{column}' has no point with a finite bpp and value; fill it in or drop the column")
+    curves.metrics[column] = ([b for b, _ in finite], [v for _, v in finite])
+    curves.dropped[column] = len(values) - len(finite)
 
 
 def read_compressai_json(path: Path, name: str | None = None) -> ReferenceCurves:

@@ -42,18 +42,26 @@ def _root() -> None:
     pass
 
 
+def _interrupted() -> None:
+    typer.secho("interrupted: finished jobs are stored; re-run the same command to resume",
+                fg="yellow", err=True)
+
+
 def main() -> None:
     try:
         rc = app(standalone_mode=False)   # returns the code of a typer.Exit in this mode
+        if rc == 130:                     # Typer turned a Ctrl-C into Exit(130) before our handler saw it
+            _interrupted()
         sys.exit(rc if isinstance(rc, int) else 0)
     except BenchError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        typer.secho("interrupted: finished jobs are stored; re-run the same command to resume",
-                    fg="yellow", err=True)
+        _interrupted()
         sys.exit(130)
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _interrupted()
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)

@@ -27,6 +27,9 @@ def bdrate(
     min_points: int = typer.Option(4, "--min-points", help="Fewest points a curve needs."),
     non_monotonic: str = typer.Option("drop", "--non-monotonic", help="drop (dominated points), sort or error."),
     references: bool = typer.Option(True, "--references/--no-references", help="Include imported reference curves."),
+    bd_range: str = typer.Option("pair", "--range", help="pair: each cell over its two curves' overlap (JVET/VCEG "
+                                 "tools); common: every cell of a column over one range, the intersection of all "
+                                 "its curves' ranges, anchor included, so rows compare."),
     save: Optional[Path] = typer.Option(None, "--save", help="Also write the tables to this file."),
 ) -> None:
     from ..analysis.bd_tables import build_tables, render
@@ -41,7 +44,8 @@ def bdrate(
         codec_list.append(anchor.split(":")[0].split("@")[0])
     points = load_points(store, dataset=dataset, codecs=codec_list or None, references=references)
     tables = build_tables(points, anchor, lambda c: column_meta(store, c), metrics=O.split_list(metrics) or None,
-                          kind=kind, method=method, min_points=min_points, non_monotonic=non_monotonic)
+                          kind=kind, method=method, min_points=min_points, non_monotonic=non_monotonic,
+                          bd_range=bd_range)
     if fmt == "csv":
         text = render(tables[0], "csv") + "".join(render(t, "csv").split("\n", 1)[1] for t in tables[1:])
     else:

@@ -46,20 +46,25 @@ def download(name: str, root: Optional[Path] = typer.Option(None, "--root", help
                     tasks[label] = progress.add_task(label, total=total)
                 progress.update(tasks[label], advance=advance, total=total)
             return update
-        problems = download_dataset(manifest, target, make)
+        notices: list[str] = []
+        problems = download_dataset(manifest, target, make, notices.append)
+    for line in notices:        # after the bars, so they are not overdrawn
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     for p in problems:
-        console.print(f"[red]problem:[/] {p}")
+        console.print(f"[red]problem:[/] {p}", highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
-    console.print(f"{name}: verified in {target}")
+    console.print(f"{name}: done in {target}", markup=False, highlight=False)
 
 
-@datasets_app.command("verify", help="Check a downloaded dataset's pixels against its manifest.")
+@datasets_app.command("verify", help="Check a downloaded dataset's pixels against its manifest "
+                                     "or the hashes recorded at first download.")
 def verify(name: str) -> None:
     from ..datasets import resolve_dataset
     ds = resolve_dataset(name)
     for path, reason in ds.skipped:
         typer.echo(f"problem: {path}: {reason}")
-    typer.echo(f"{ds.name}: {len(ds.images)} images ok, {len(ds.skipped)} problems ({ds.root})")
+    typer.echo(f"{ds.name}: {len(ds.images)} images ok, {len(ds.skipped)} problems ({ds.root})"
+               + (f"; {ds.hash_status}" if ds.hash_status else ""))
     if ds.skipped:
         raise typer.Exit(1)

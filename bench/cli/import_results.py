@@ -21,14 +21,20 @@ def import_(
                                           "(default: the file's 'dataset' field, else its folder name)."),
     name: Optional[str] = typer.Option(None, "--name", help="Curve name (default: the JSON 'name', or the CSV file stem)."),
 ) -> None:
-    from ..analysis.references import import_reference
     from ..errors import BenchError
     from ..store import Store
 
     if name and len(files) > 1:
         raise BenchError("--name applies to one file; import files one at a time to name each")
     store = Store(out)
-    for f in files:
-        curves = import_reference(store, f, dataset=dataset, name=name)
-        summary = ", ".join(f"{m} ({len(b)} points)" for m, (b, _) in curves.metrics.items())
-        typer.echo(f"{f}: reference '{curves.name}' on {curves.dataset_hint}: {summary}")
+    with store.writer_lock():
+        for f in files:
+            _import_one(store, f, dataset, name)
+
+
+def _import_one(store, path: Path, dataset: str | None, name: str | None) -> None:
+    from ..analysis.references import import_reference
+    curves = import_reference(store, path, dataset=dataset, name=name)
+    summary = ", ".join(f"{m} ({len(b)} points" + (f"; {curves.dropped[m]} non-finite left out" if curves.dropped.get(m)
+                                                   else "") + ")" for m, (b, _) in curves.metrics.items())
+    typer.echo(f"{path}: reference '{curves.name}' on {curves.dataset_hint}: {summary}")

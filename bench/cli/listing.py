@@ -69,3 +69,18 @@ def list_datasets() -> None:
                                                            else "no: bench datasets download " + name)
         table.add_row(name, str(m.image_count or "?"), m.kind, present, m.title)
     Console(width=200).print(table)
+
+
+@list_app.command("protocols", help="Paper protocols (protocols/*.toml) for `bench run/report --protocol NAME`.")
+def list_protocols() -> None:
+    from ..protocols import load_protocol, protocol_names
+    table = Table()
+    for col in ("protocol", "paper", "datasets", "codec entries (id)", "metrics", "figures / tables"):
+        table.add_column(col)
+    for name in protocol_names():
+        p = load_protocol(name)
+        datasets = [g.key for g in p.runs]
+        metrics = list(dict.fromkeys(m for g in p.runs for m in g.metrics))
+        table.add_row(name, p.paper, "\n".join(datasets), ", ".join(e.id for e in p.codecs), ", ".join(metrics),
+                      ", ".join([f.id for f in p.figures] + [t.id for t in p.tables]))
+    Console(width=200).print(table)

@@ -36,9 +36,17 @@ def _column_order(column: str) -> tuple:
 def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | None = None,
                  configs: dict | None = None) -> None:
     """`configs` (the store's codec configurations) names two configurations of one codec apart
-    by their options, as plots and BD tables do."""
+    by their options, as plots and BD tables do. Both rate conventions are shown, labelled:
+    the mean of per-image bpp (CompressAI, what curves and BD use) and corpus bpp (CLIC)."""
     from ..analysis.curves import add_labels
-    from ..analysis.rd_points import metric_columns, metric_meta
+    from ..analysis.rd_points import (
+        BPP_LABELS,
+        PATCHES_SUFFIX,
+        metric_columns,
+        metric_meta,
+        unstable_note,
+        unstable_patches,
+    )
     if points.empty:
         console.print("no results")
         return
@@ -53,8 +61,15 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
         legend = "; ".join(f"{c}: {metric_meta(None, c)['label']}" for c in cols)
         estimated = "; bpp*: estimated from the model's likelihoods" if (
             block["bpp_source"] == "estimated").any() else ""
-        table = Table(title=title, caption=f"bpp and metrics are means over images. {legend}{estimated}")
-        for h in ["codec", "setting", "images", "bpp"] + cols:
+        unstable: list[str] = []
+        for c in cols:
+            n_col = block.get(c + PATCHES_SUFFIX)
+            if n_col is not None:
+                unstable += [f"‡ {unstable_note(c, n)}" for n in sorted({int(n) for n in n_col if unstable_patches(n)})]
+        table = Table(title=title, caption=f"bpp (mean): {BPP_LABELS['bpp']}; bpp (corpus): {BPP_LABELS['bpp_corpus']}. "
+                      f"Metrics are means over images. {legend}{estimated}" + "".join(f"; {u}" for u in unstable))
+        has_corpus = "bpp_corpus" in block
+        for h in ["codec", "setting", "images", "bpp (mean)"] + (["bpp (corpus)"] if has_corpus else []) + cols:
             named = h == "codec" and (labels[block.index] != block["codec"]).any()   # labels with options: keep whole
             table.add_column(h, justify="left" if h in ("codec", "setting") else "right",
                              **({"overflow": "fold"} if named else {}))
@@ -65,14 +80,34 @@ def print_points(points: pd.DataFrame, console: Console, metrics: list[str] | No
         if has_missed:
             table.add_column("target missed", justify="right")
         for i, r in block.iterrows():
-            bpp = _fmt(r["bpp"]) + ("*" if r.get("bpp_source") == "estimated" else "")
-            cells = [labels[i], r["setting"], str(int(r["n_images"])), bpp] + [_fmt(r[c]) for c in cols]
+            star = "*" if r.get("bpp_source") == "estimated" else ""
+            cells = [labels[i], r["setting"], str(int(r["n_images"])), _fmt(r["bpp"]) + star]
+            if has_corpus:
+                cells.append(_fmt(r["bpp_corpus"]) + star)
+            for c in cols:
+                mark = "‡" if unstable_patches(r.get(c + PATCHES_SUFFIX)) and _present(r[c]) else ""
+                cells.append(_fmt(r[c]) + mark)
             if has_err:
                 cells.append(str(int(r["n_errors"])))
             if has_missed:
                 cells.append(str(int(r["target_missed"])))
             table.add_row(*cells)
         console.print(table)
+
+
+def print_skipped(skipped: list[dict], console: Console, limit: int = 10) -> None:
+    """The images the last run over each dataset could not read: the table's means leave them out."""
+    if not skipped:
+        return
+    console.print(f"[yellow]{len(skipped)} image(s) skipped as unreadable[/] (not in the means above):")
+    for s in skipped[:limit]:
+        console.print(f"  {s['dataset']}: {s['path']}: {s['reason']}")
+    if len(skipped) > limit:
+        console.print(f"  ... and {len(skipped) - limit} more (bench report lists them all)")
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 RUN_LIBRARIES = ("bench", "torch", "numpy", "pillow")   # the versions `--runs` shows (all are stored)
@@ -139,6 +174,7 @@ def results(
     points = rd_points(store, dataset=dataset, codecs=O.split_list(codecs) or None)
     if fmt == "table":
         print_points(points, Console(), O.split_list(metrics) or None, store.codec_configs())
+        print_skipped(store.skipped_images(dataset), Console(stderr=True))
     elif fmt == "csv":
         points.to_csv(sys.stdout, index=False)
     elif fmt == "md":

@@ -24,8 +24,9 @@ def _names(names: Optional[list[str]]) -> list[str]:
 def list_weights() -> None:
     from ..weights import REGISTRY, sha_text
     table = Table(caption="checks: tensors = sha256 of the canonical tensors (same for every format); "
-                          "file = sha256 of the file; file-prefix = only a prefix is known; unpublished = no "
-                          "hash is published (results record the file's sha256)")
+                          "file = sha256 of the file; file-prefix = only the 8-hex prefix in the official name is "
+                          "published (a weak check); unpublished = no hash is published (results record the "
+                          "file's sha256). Every check hashes the file's current content.")
     for col in ("weights", "used by", "file", "check", "sources (in order after BENCH_WEIGHTS_DIR)"):
         table.add_column(col, overflow="fold")
     for s in REGISTRY.values():
@@ -46,7 +47,7 @@ def status(names: Optional[list[str]] = typer.Argument(None, help=NAMES_HELP)) -
         found, rejected = find(n)
         s = spec(n)
         if found:
-            where = f"{found.path}\n[dim]({found.source})[/]"
+            where = f"{found.path}\n[dim]({found.source}; file sha256 {found.sha256})[/]"
             note = "".join(f"\n[yellow]rejected {c.path}: {p}[/]" for c, p in rejected)
             table.add_row(n, ", ".join(s.used_by), "[green]verified[/]", where + note)
         else:

@@ -21,6 +21,7 @@ class Dataset:
     images: list[ImageItem]
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
     manifest: Manifest | None = None
+    hash_status: str = ""       # how its images are vouched for, e.g. "unverified (first download)"
 
 
 def identify(items: list[ImageItem], manifests: dict[str, Manifest]) -> Manifest | None:
@@ -49,6 +50,52 @@ def _check_against_manifest(items: list[ImageItem], manifest: Manifest) -> tuple
     return good, bad
 
 
+def _check_recorded(items: list[ImageItem], manifest: Manifest, root: Path) -> tuple[list, list, str]:
+    """Check images against the PIXEL_SHA256 written at first download. The pixel hashes come
+    from the path+size+mtime cache, so a repeat run costs a dict lookup per image, not a decode.
+    A folder filled by hand (no record) is recorded now, after checking its image count."""
+    from .download import PIXEL_RECORD, read_pixel_record, write_pixel_record
+    fix = f"delete it and run `bench datasets download {manifest.name}` to re-download it"
+    record = read_pixel_record(root)
+    if record is None:
+        names = {Path(i.path).name for i in items}
+        want = set(manifest.files) if manifest.files else None
+        if (want is not None and names != want) or (want is None and manifest.image_count
+                                                     and len(names) != manifest.image_count):
+            expected = len(want) if want is not None else manifest.image_count
+            raise BenchError(f"dataset '{manifest.name}' in {root} holds {len(names)} images, its manifest "
+                             f"expects {expected} ({manifest.path.name if manifest.path else 'manifest'}); "
+                             f"delete {root} and run `bench datasets download {manifest.name}`")
+        status = "unverified (recorded at first use; not downloaded by bench)"
+        try:
+            write_pixel_record(root, {Path(i.path).name: i.pixel_hash for i in items}, status,
+                               "recorded at first use")
+        except OSError:
+            return items, [], "unverified (no record: data folder not writable)"
+        return items, [], status
+    recorded, status = record
+    good, extra, changed = [], [], []
+    for item in items:
+        want = recorded.get(Path(item.path).name)
+        if want is None:
+            extra.append((item.path, f"not in {PIXEL_RECORD} recorded at first download of '{manifest.name}'"))
+        elif want != item.pixel_hash:
+            changed.append(item)
+        else:
+            good.append(item)
+    if changed:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        raise BenchError(f"dataset '{manifest.name}': {changed[0].path} changed since its first download "
+                         f"(pixel sha256 {changed[0].pixel_hash[:12]}..., recorded {recorded[Path(changed[0].path).name][:12]}... "
+                         f"in {root / PIXEL_RECORD}){more}; {fix}")
+    missing = sorted(set(recorded) - {Path(i.path).name for i in items})
+    if missing:
+        raise BenchError(f"dataset '{manifest.name}': {len(missing)} image(s) recorded at first download are "
+                         f"missing or unreadable in {root}, e.g. {missing[0]}; run `bench datasets download "
+                         f"{manifest.name}` to restore them")
+    return good, extra, status
+
+
 def resolve_dataset(spec: str | None) -> Dataset:
     manifests = load_manifests()
     spec = spec or DEFAULT_DATASET
@@ -65,12 +112,16 @@ def resolve_dataset(spec: str | None) -> Dataset:
         items, skipped = scan_folder(root)
         items, bad = _check_against_manifest(items, manifest)
         skipped += bad
+        status = "verified (pixel sha256 in its manifest)" if manifest.pixel_hashes else ""
+        if not manifest.pixel_hashes and manifest.kind != "embedded":
+            items, bad, status = _check_recorded(items, manifest, root)
+            skipped += bad
         if manifest.kind == "embedded" and bad:
             raise BenchError(f"embedded dataset '{spec}' changed: {bad[0][1]}")
         if not items:
             raise BenchError(f"dataset '{spec}' in {root} has no usable images" +
                              (f" ({len(skipped)} skipped: {skipped[0][1]})" if skipped else ""))
-        return Dataset(manifest.name, root, items, skipped, manifest)
+        return Dataset(manifest.name, root, items, skipped, manifest, status)
     if path.is_dir():
         items, skipped = scan_folder(path)
         if not items:

@@ -58,6 +58,16 @@ class _Batch:
                 self.mask_errors.append(str(exc))
 
 
+def _empty_region(job: JobRow, mask: torch.Tensor, region: str) -> str | None:
+    """Why a region metric is undefined for this image (NULL in tables), or None."""
+    covered = float(mask.mean())
+    if region == "bg" and covered >= 1.0:
+        return f"no background: the ROI mask of '{job.image}' covers the whole image ({job.mask_path})"
+    if region == "roi" and covered <= 0.0:
+        return f"no ROI: the mask of '{job.image}' is all background ({job.mask_path})"
+    return None
+
+
 def _compute_column(metric: Metric, batch: _Batch, idx: list[int], region: str | None):
     """Values for the images idx of a batch; on failure fall back to one image at a time."""
     def mask_for(ids):
@@ -123,6 +133,9 @@ def compute_per_image_metrics(store, jobs: list[JobRow], metrics: list[Metric], 
                     need = [i for i, j in enumerate(chunk) if j.mask_set and col not in done.get(j.key, set())]
                     ok = [i for i in need if batch.masks[i] is not None]
                     rows += [MetricRow(chunk[i].key, col, None, batch.mask_errors[i]) for i in need if batch.masks[i] is None]
+                    empty = {i: _empty_region(chunk[i], batch.masks[i], region) for i in ok}
+                    rows += [MetricRow(chunk[i].key, col, None, why) for i, why in empty.items() if why]
+                    ok = [i for i in ok if not empty[i]]
                     if ok:
                         rows += [MetricRow(chunk[i].key, col, v, e) for i, v, e in _compute_column(m, batch, ok, region)]
             store.put_metrics(rows)

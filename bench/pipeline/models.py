@@ -45,3 +45,21 @@ class Models:
             from ..metrics import get_metric_class
             self._metrics[name] = get_metric_class(name)(device=self.device)
         return self._metrics[name]
+
+
+def make_metrics(names: list[str], models: Models, missing: dict[str, str], console) -> list:
+    """The metric objects that can run here; each that cannot goes into `missing` (name -> why)
+    and is announced, and the caller carries on with the rest."""
+    from ..metrics import METRICS
+    metrics = []
+    for name in names:
+        reason = METRICS.load(name).unavailable()
+        if not reason:
+            try:
+                metrics.append(models.metric(name))
+                continue
+            except BenchError as exc:
+                reason = str(exc)
+        missing[name] = reason
+        console.print(f"[yellow]warning:[/] metric '{name}' skipped: {reason}")
+    return metrics

@@ -29,7 +29,7 @@ from ..errors import BenchError
 from ..metrics import METRICS
 from ..store import JobRow, Store
 from .executors import DeviceExecutor, Executor, ProcessPool
-from .models import Models
+from .models import Models, make_metrics
 from .options import DEFAULT_CODECS, DEFAULT_METRICS, RunOptions, RunReport
 from .plan import plan_jobs
 
@@ -39,22 +39,6 @@ __all__ = ["DEFAULT_CODECS", "DEFAULT_METRICS", "RunOptions", "RunReport", "run"
 def _progress(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
-
-
-def _make_metrics(names: list[str], models: Models, report: RunReport, console: Console) -> list:
-    metrics = []
-    for name in names:
-        cls = METRICS.load(name)
-        reason = cls.unavailable()
-        if not reason:
-            try:
-                metrics.append(models.metric(name))
-                continue
-            except BenchError as exc:
-                reason = str(exc)
-        report.missing_metrics[name] = reason
-        console.print(f"[yellow]warning:[/] metric '{name}' skipped: {reason}")
-    return metrics
 
 
 def _label(job: JobRow) -> str:
@@ -107,6 +91,17 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
             raise BenchError(f"codec '{spec}' cannot run here: {why}")
 
     store = Store(opts.out)
+    try:
+        with store.writer_lock():      # a second run on this folder stops here with a message
+            _execute(opts, store, report, console, dataset, codecs, jobs, metric_names)
+    finally:
+        store.close()
+    report.wall_s = time.perf_counter() - t_start
+    return report
+
+
+def _execute(opts: RunOptions, store: Store, report: RunReport, console: Console, dataset, codecs: dict,
+             jobs: list, metric_names: list[str]) -> None:
     run_id = report.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     env = environment()
     env.update(dataset=dataset.name, dataset_root=str(dataset.root), codecs=opts.codecs,
@@ -116,6 +111,7 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
             console.print(f"[yellow]warning:[/] {note}")
             env.setdefault("codec_warnings", []).append(note)
     store.start_run(run_id, sys.argv, env)
+    store.put_skipped_images(dataset.name, dataset.skipped, run_id)
     for spec, codec in codecs.items():
         store.put_codec_config(codec.config_hash(), codec.name, codec.describe())
 
@@ -147,7 +143,7 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
                 ex.close()
         report.stage_s["encode/decode"] = time.perf_counter() - t0
 
-        metrics = _make_metrics(metric_names, models, report, console)
+        metrics = make_metrics(metric_names, models, report.missing_metrics, console)
         ok_rows = store.ok_jobs(j.key for j in jobs)
         per_image = [m for m in metrics if m.kind != "distribution"]
         if per_image and ok_rows:
@@ -157,6 +153,8 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
             compute_per_image_metrics(store, ok_rows, per_image, opts.device, opts.batch_size,
                                       lambda n: progress.advance(mtask, n))
             report.stage_s["metrics"] = time.perf_counter() - t0
+            for column, errs in store.metric_errors(j.key for j in ok_rows).items():
+                console.print(f"[yellow]{column}: {len(errs)} value(s) not computed[/], e.g. {errs[0][1]}")
         dist = [m for m in metrics if m.kind == "distribution"]
         if dist and ok_rows:
             t0 = time.perf_counter()
@@ -166,6 +164,3 @@ def run(opts: RunOptions, console: Console | None = None) -> RunReport:
             report.stage_s["dataset metrics"] = time.perf_counter() - t0
     env["missing_metrics"] = report.missing_metrics
     store.finish_run(run_id, env)
-    store.close()
-    report.wall_s = time.perf_counter() - t_start
-    return report

@@ -14,9 +14,21 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis import bdrate
-from ..analysis.bd_tables import BDTable, build_tables, select_columns
+from ..analysis.bd_tables import (
+    DEFAULT_RANGE,
+    RANGES,
+    BDTable,
+    build_tables,
+    select_columns,
+)
 from ..analysis.curves import column_meta, datasets_and_mask_sets, load_points
 from ..analysis.plots import DEFAULT_REGIONS, save_plots
+from ..analysis.rd_points import (
+    BPP_LABELS,
+    PATCHES_SUFFIX,
+    unstable_note,
+    unstable_patches,
+)
 from ..errors import BenchError
 from ..image import atomic_write
 from . import gallery, metadata
@@ -32,6 +44,7 @@ class ReportOptions:
     method: str = bdrate.DEFAULT_METHOD
     min_points: int = bdrate.DEFAULT_MIN_POINTS
     non_monotonic: str = bdrate.DEFAULT_NON_MONOTONIC
+    bd_range: str = DEFAULT_RANGE           # "pair" | "common" (bench.analysis.bd_tables)
     dataset: str | None = None
     codecs: list[str] | None = None
     gallery_images: list[str] | None = None
@@ -77,11 +90,41 @@ def table_view(table: BDTable) -> dict:
     rows = []
     for r in table.rows:
         rows.append({"label": table.row_label(r), "reference": r.reference, "anchor": r.is_anchor,
-                     "cells": [{"text": table.cell_text(r, c, "html"), "cls": _cell_class(table, c, r.is_anchor),
-                                "title": _cell_title(c)} for c in r.cells]})
+                     "cells": [{"text": text, "cls": _cell_class(table, c, r.is_anchor), "title": _cell_title(c)}
+                               for c, text in zip(r.cells, table.texts(r, "html"))]})
     headers = [{"name": c, "label": lbl} for c, lbl in zip(table.columns, table.labels)]
     return {"title": table.title, "headers": headers, "rows": rows, "notes": table.notes(),
             "dataset": table.dataset, "mask_set": table.mask_set, "kind": table.kind}
+
+
+def _number(value) -> str:
+    return "–" if value is None or not math.isfinite(float(value)) else f"{float(value):.4g}"
+
+
+def points_views(points: pd.DataFrame, columns_for) -> tuple[list[dict], list[str]]:
+    """Rate-point tables of the run codecs (one per dataset and mask set): both bpp
+    conventions side by side, then the report's metric columns, FID/KID from too few
+    patches marked ‡; and the footnotes for those marks."""
+    runs = points[~points["reference"]]
+    views, notes = [], []
+    for dataset, mask_set in datasets_and_mask_sets(runs) if len(runs) else []:
+        block = runs[(runs["dataset"] == dataset) & (runs["mask_set"] == mask_set)]
+        cols = [c for c in columns_for(dataset, mask_set) if c in block and block[c].notna().any()]
+        rows = []
+        for _, r in block.iterrows():
+            star = "*" if r.get("bpp_source") == "estimated" else ""
+            cells = []
+            for c in cols:
+                n = r.get(c + PATCHES_SUFFIX)
+                mark = unstable_patches(n) and pd.notna(r[c])
+                if mark:
+                    notes.append(f"‡ {unstable_note(c, n)}")
+                cells.append(_number(r[c]) + ("‡" if mark else ""))
+            rows.append({"label": r["label"], "setting": r["setting"], "n_images": int(r["n_images"]),
+                         "bpp": _number(r["bpp"]) + star, "bpp_corpus": _number(r.get("bpp_corpus")) + star,
+                         "cells": cells})
+        views.append({"dataset": dataset, "mask_set": mask_set, "columns": cols, "rows": rows})
+    return views, list(dict.fromkeys(notes))
 
 
 def _render(context: dict) -> str:
@@ -104,11 +147,13 @@ def build_report(store, report_dir: Path, options: ReportOptions | None = None) 
         return column_meta(store, column)
 
     tables = {kind: build_tables(points, anchor, meta, metrics=o.metrics, kind=kind, method=o.method,
-                                 min_points=o.min_points, non_monotonic=o.non_monotonic)
+                                 min_points=o.min_points, non_monotonic=o.non_monotonic, bd_range=o.bd_range)
               for kind in ("rate", "metric")}
 
     def columns_for(dataset: str, mask_set: str) -> list[str]:
         return select_columns(points[points["dataset"] == dataset], o.metrics, mask_set)
+
+    point_tables, point_notes = points_views(points, columns_for)
 
     plots = save_plots(points, meta, report_dir / IMG_DIR, columns_for, formats=("png", "pdf", "svg"),
                        log_x=o.log_x, regions=o.regions)
@@ -139,12 +184,15 @@ def build_report(store, report_dir: Path, options: ReportOptions | None = None) 
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "results_dir": str(store.root.resolve()),
         "anchor": anchor, "method": o.method, "method_text": bdrate.METHODS[o.method][1],
+        "bd_range": o.bd_range, "bd_range_text": RANGES[o.bd_range],
         "overlap_warn": bdrate.OVERLAP_WARN,
+        "point_tables": point_tables, "point_notes": point_notes, "bpp_labels": BPP_LABELS,
         "rate_tables": [table_view(t) for t in tables["rate"]],
         "metric_tables": [table_view(t) for t in tables["metric"]],
         "plots": plot_views, "galleries": galleries, "gallery_notes": gallery_notes,
         "runs": metadata.runs(store), "codecs": metadata.codecs(store, points),
         "metrics": metadata.metrics(store, all_columns, meta), "datasets": metadata.datasets(jobs) if len(jobs) else [],
+        "skipped": store.skipped_images(o.dataset),
         "references": metadata.references(store), "errors": metadata.errors(jobs) if len(jobs) else [],
         "estimated": sorted(set(points.loc[points["bpp_source"] == "estimated", "label"])),
     }

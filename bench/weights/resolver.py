@@ -11,6 +11,8 @@ sha256 check wins:
 
 A copy that fails its check is never used; when no copy passes, the error names the file,
 its sha256 and where to put it. The files and their hashes are in bench.weights.registry.
+Every check hashes the file's current content; loads (load_state_dict, carriers.load_torchscript)
+hash the bytes they parse again, so a copy changed after its check is refused, not parsed.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Resolved:
     path: Path
     source: str
     reader: str | None
+    sha256: str = ""        # of the file as verified: loads re-check the bytes they parse against it
 
 
 def candidates(s: WeightSpec, path: str | Path | None = None) -> list[Candidate]:
@@ -86,8 +89,14 @@ def candidates(s: WeightSpec, path: str | Path | None = None) -> list[Candidate]
     return unique
 
 
-# (path, size, mtime_ns, reader, spec) -> None when it passed, else the problem; one check per process
-_VERIFIED: dict[tuple, str | None] = {}
+# Verified-copy memory, keyed on content. Every check re-hashes the file: a stamp keyed on
+# path + size + mtime let an in-place edit with its mtime restored (os.utime) pass, and even
+# ctime, which users cannot set, ticks too coarsely (a clock tick of a few ms) to tell a fast
+# edit apart. Hashing is cheap (~1 GB/s; the packaged networks total ~160 MB); what is worth
+# remembering is the slow part, a tensor check that parsed a copy (a torchvision .pth in the
+# torch hub cache): (name, reader, file sha256) -> the tensor sha256 it had, here and in
+# verified.json.
+_VERIFIED: dict[tuple[str, str | None, str], str] = {}
 
 
 def _stamp_file() -> Path:
@@ -95,71 +104,100 @@ def _stamp_file() -> Path:
 
 
 def _stamps() -> dict:
-    """Copies that passed before, by path: re-hashing ~300 MB on every `bench` call is slow on
-    small machines; a changed size or mtime (or registry hash) invalidates a stamp."""
     import json
     try:
-        return json.loads(_stamp_file().read_text())
+        stamps = json.loads(_stamp_file().read_text())
     except (OSError, ValueError):
         return {}
+    return stamps if isinstance(stamps, dict) else {}
 
 
-def _stamp_entry(key: tuple, s: WeightSpec) -> tuple[str, list]:
-    path, size, mtime_ns, reader, name = key
-    return f"{name}|{reader}|{path}", [size, mtime_ns, s.sha256]
+def _stamp_key(s: WeightSpec, reader: str | None, fsha: str) -> str:
+    return f"{s.name}|{reader}|{fsha}"
 
 
-def _stamp_ok(key: tuple, s: WeightSpec) -> bool:
-    k, v = _stamp_entry(key, s)
-    return _stamps().get(k) == v
+def _tensors_known(s: WeightSpec, reader: str | None, fsha: str) -> bool:
+    if (fsha, reader) in s.known_files or _VERIFIED.get((s.name, reader, fsha)) == s.sha256:
+        return True
+    return _stamps().get(_stamp_key(s, reader, fsha)) == s.sha256
 
 
-def _write_stamp(key: tuple, s: WeightSpec) -> None:
+def _write_stamp(s: WeightSpec, reader: str | None, fsha: str) -> None:
     import json
-    stamps = _stamps()
-    k, v = _stamp_entry(key, s)
-    stamps[k] = v
+    _VERIFIED[(s.name, reader, fsha)] = s.sha256
+    stamps = {k: v for k, v in _stamps().items() if isinstance(v, str)}   # drops the old path-keyed format
+    stamps[_stamp_key(s, reader, fsha)] = s.sha256
     try:
         _stamp_file().parent.mkdir(parents=True, exist_ok=True)
-        tmp = _stamp_file().with_suffix(".tmp")
+        tmp = _stamp_file().with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(stamps, indent=1))
         tmp.replace(_stamp_file())
     except OSError:
         pass   # a read-only cache only costs speed
 
 
+def _others_can_write(path: Path) -> str | None:
+    """Why another user could swap this file between its check and a library opening it, or None."""
+    import stat
+    st, parent = path.stat(), path.parent.stat()
+    if hasattr(os, "getuid") and st.st_uid not in (os.getuid(), 0):
+        return f"owned by another user (uid {st.st_uid})"
+    if st.st_mode & stat.S_IWOTH:
+        return "world-writable"
+    if parent.st_mode & stat.S_IWOTH and not parent.st_mode & stat.S_ISVTX:
+        return "in a world-writable folder"
+    return None
+
+
+def _check(s: WeightSpec, c: Candidate) -> tuple[str | None, str | None]:
+    """(None, file sha256) when the file at c passes the spec's check, else (why not, sha256 or None)."""
+    from .carriers import (
+        TORCHSCRIPT_READERS,
+        file_sha256,
+        read_bytes,
+        sha256_bytes,
+        tensor_sha256,
+    )
+    if not c.path.is_file():
+        return "not found", None
+    if s.reader is None and (why := _others_can_write(c.path)):
+        # the library re-opens it by path after the check, so it must be a file only we can change
+        return (f"{why}, so it could change after its check; copy it into {weights_dir()}/ with "
+                f"`bench weights fetch {s.name} --from {c.path}`"), None
+    try:
+        fsha = file_sha256(c.path)
+    except OSError as exc:
+        return f"unreadable: {exc}", None
+    if s.check == "file":
+        return (None if fsha == s.sha256 else f"file sha256 {fsha} != expected {s.sha256}"), fsha
+    if s.check == "file-prefix":
+        # only the 8 hex digits in the official file name are published: a weak check, said so
+        ok = fsha.startswith(s.sha256)
+        return (None if ok else f"file sha256 {fsha} does not start with {s.sha256} (the prefix in its name)"), fsha
+    if s.check == "unpublished":
+        return None, fsha        # nothing to check against; the file's sha256 goes into the results
+    if _tensors_known(s, c.reader, fsha):
+        return None, fsha
+    if c.reader in TORCHSCRIPT_READERS:
+        packages = [src.where[4:].split("/")[0] for src in s.sources if src.where.startswith("pkg:")]
+        fix = f"; use the copy the {packages[0]} package ships" if packages else ""
+        return (f"TorchScript file with unknown sha256 {fsha}, not opened (TorchScript runs code; only the "
+                f"carriers whose file sha256 the registry lists are loaded){fix}"), fsha
+    try:
+        data = c.path.read_bytes()               # parse the very bytes that get hashed
+        fsha = sha256_bytes(data)
+        tsha = tensor_sha256(read_bytes(c.reader, data))
+    except Exception as exc:  # a corrupt or foreign file: say so, never crash the resolver
+        return f"unreadable as {c.reader}: {type(exc).__name__}: {exc}", fsha
+    if tsha != s.sha256:
+        return f"tensor sha256 {tsha} != expected {s.sha256}", fsha
+    _write_stamp(s, c.reader, fsha)
+    return None, fsha
+
+
 def verify(s: WeightSpec, c: Candidate) -> str | None:
     """None when the file at c passes the spec's sha256 check, else why it does not."""
-    from .carriers import file_sha256, read, tensor_sha256
-    try:
-        st = c.path.stat()
-    except OSError:
-        return "not found"
-    key = (str(c.path), st.st_size, st.st_mtime_ns, c.reader, s.name)
-    if key in _VERIFIED:
-        return _VERIFIED[key]
-    if _stamp_ok(key, s):
-        _VERIFIED[key] = None
-        return None
-    fsha = file_sha256(c.path)
-    if s.check == "file":
-        problem = None if fsha == s.sha256 else f"file sha256 {fsha} != expected {s.sha256}"
-    elif s.check == "file-prefix":
-        problem = None if fsha.startswith(s.sha256) else f"file sha256 {fsha} does not start with {s.sha256}"
-    elif s.check == "unpublished":
-        problem = None          # nothing to check against; the file's sha256 goes into the results
-    elif (fsha, c.reader) in s.known_files:
-        problem = None
-    else:
-        try:
-            tsha = tensor_sha256(read(c.reader, c.path))
-            problem = None if tsha == s.sha256 else f"tensor sha256 {tsha} != expected {s.sha256}"
-        except Exception as exc:  # a corrupt or foreign file: say so, never crash the resolver
-            problem = f"unreadable as {c.reader}: {type(exc).__name__}: {exc}"
-    _VERIFIED[key] = problem
-    if problem is None:
-        _write_stamp(key, s)
-    return problem
+    return _check(s, c)[0]
 
 
 def find(name: str, path: str | Path | None = None) -> tuple[Resolved | None, list[tuple[Candidate, str]]]:
@@ -167,9 +205,9 @@ def find(name: str, path: str | Path | None = None) -> tuple[Resolved | None, li
     s = spec(name)
     rejected = []
     for c in candidates(s, path):
-        problem = verify(s, c)
+        problem, fsha = _check(s, c)
         if problem is None:
-            return Resolved(s, c.path, c.source, c.reader), rejected
+            return Resolved(s, c.path, c.source, c.reader, fsha), rejected
         if problem != "not found" or c.source == "explicit path":
             rejected.append((c, problem))
     return None, rejected
@@ -178,7 +216,9 @@ def find(name: str, path: str | Path | None = None) -> tuple[Resolved | None, li
 def sha_text(s: WeightSpec) -> str:
     if s.check == "unpublished":
         return "no published sha256"
-    what = {"tensors": "sha256 of its tensors", "file": "sha256", "file-prefix": "sha256 starting with"}[s.check]
+    if s.check == "file-prefix":
+        return f"sha256 starting with {s.sha256} (only the prefix in its name is published)"
+    what = {"tensors": "sha256 of its tensors", "file": "sha256"}[s.check]
     return f"{what} {s.sha256}"
 
 
@@ -201,9 +241,12 @@ class WeightsMissing(BenchError):
 
 def resolve(name: str, path: str | Path | None = None) -> Resolved:
     if path is not None:
-        problem = verify(spec(name), Candidate(Path(path), "explicit path", spec(name).reader))
+        s = spec(name)
+        problem, fsha = _check(s, Candidate(Path(path), "explicit path", s.reader))
         if problem is not None:
-            raise WeightsMissing(f"weights '{name}' at {path}: {problem}")
+            raise WeightsMissing(f"weights '{name}' at {path}: {problem}; use a copy that passes "
+                                 f"(`bench weights status {name}`) or run `bench weights fetch {name}`")
+        return Resolved(s, Path(path), "explicit path", s.reader, fsha)
     found, rejected = find(name, path)
     if found is None:
         raise WeightsMissing(missing_message(spec(name), rejected))
@@ -229,22 +272,35 @@ def unavailable(*names: str, packages: tuple[tuple[str, str], ...] = ()) -> str 
     return None
 
 
+def verified_bytes(r: Resolved) -> bytes:
+    """The file's bytes, re-hashed: the copy may have changed since it was verified (an in-place
+    edit keeps size and can restore mtime), and what gets parsed must be what was checked."""
+    from .carriers import sha256_bytes
+    data = r.path.read_bytes()
+    if (got := sha256_bytes(data)) != r.sha256:
+        raise BenchError(f"weights '{r.spec.name}': {r.path} changed since it was verified (sha256 now {got}, "
+                         f"verified {r.sha256}); replace it with a good copy (`bench weights fetch {r.spec.name}`) "
+                         f"and re-check with `bench weights status {r.spec.name}`")
+    return data
+
+
 def load_state_dict(r: Resolved):
     """The verified tensors, in the canonical (torchvision-style) key names."""
-    from .carriers import read
+    from .carriers import read_bytes
     if r.reader is None:
         raise BenchError(f"weights '{r.spec.name}' are a library file, not a state dict: use its path")
-    return read(r.reader, r.path)
+    return read_bytes(r.reader, verified_bytes(r))
 
 
 def _install(s: WeightSpec, tmp: Path) -> Resolved:
     dest = weights_dir() / s.filename
-    problem = verify(s, Candidate(tmp, "download", s.reader))
+    problem, fsha = _check(s, Candidate(tmp, "download", s.reader))
     if problem is not None:
         raise BenchError(f"{s.filename}: {problem}; the file was not installed")
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, dest)
-    return Resolved(s, dest, "BENCH_WEIGHTS_DIR" if os.environ.get("BENCH_WEIGHTS_DIR") else "bench cache", s.reader)
+    source = "BENCH_WEIGHTS_DIR" if os.environ.get("BENCH_WEIGHTS_DIR") else "bench cache"
+    return Resolved(s, dest, source, s.reader, fsha)
 
 
 def fetch(name: str, from_file: str | Path | None = None, timeout: float = 30.0) -> Resolved:
