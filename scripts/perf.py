@@ -516,16 +516,13 @@ def _versions() -> str:
             parts.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{name} -")
-    try:
-        from PIL import features
-        parts.append(f"libjpeg-turbo {features.version('libjpeg_turbo')}")
-    except Exception:
-        pass
+    from PIL import features
+    parts.append(f"libjpeg-turbo {features.version('libjpeg_turbo')}")
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True).stdout.strip()
+                             text=True, check=False).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True).stdout.strip()
+                               capture_output=True, text=True, check=False).stdout.strip()
         parts.append(f"bench {rev}{'+local changes' if dirty else ''}")
     except OSError:
         pass
@@ -540,7 +537,7 @@ def _machine(device: str) -> str:
         try:
             import torch
             s += f", GPU {torch.cuda.get_device_name(0)}"
-        except Exception as exc:
+        except (RuntimeError, AssertionError) as exc:   # no usable CUDA here
             s += f", GPU ? ({exc})"
     return s
 

@@ -57,26 +57,32 @@ def run_protocol(plan: Plan, o: ProtocolRunOptions, console: Console) -> Protoco
         write_record(o.out, plan, [], {})
         raise BenchError(f"nothing of protocol '{plan.protocol.name}' can run here; see the missing lines above")
     runs = []
-    for c in plan.calls:
-        opts = RunOptions(dataset=c.dataset, codecs=list(c.specs), rates=list(c.rates), metrics=list(c.metrics),
-                          out=Path(o.out), workers=o.workers, device=o.device, verify_decode=o.verify_decode,
-                          roi_masks=c.group.masks or None, codec_paths=list(o.codec_paths), batch_size=o.batch_size)
-        try:
-            report = run_pipeline(opts, console)
-        except BenchError as exc:          # one group failing (e.g. a mask set that does not fit) stops only it
-            key = f"run:{c.group.key}:{','.join(c.entries)}"
-            result.failed_calls[key] = f"run {c.group.key} ({', '.join(c.entries)}) failed: {exc}"
-            console.print(f"[red]failed[/] {result.failed_calls[key]}", soft_wrap=True)
-            continue
-        result.reports.append(report)
-        for name, reason in report.missing_metrics.items():   # a metric that failed to start after the plan's check
-            result.failed_calls[f"metric:{name}"] = f"metric {name} could not run: {reason}"
-            console.print(f"[red]failed[/] metric {name} could not run: {reason}", soft_wrap=True)
-        for label, error in report.errors[:5]:
-            console.print(f"[red]failed[/] {label}: {error}", soft_wrap=True)
-        runs.append({"run_id": report.run_id, "dataset": c.group.dataset, "masks": c.group.masks,
-                     "entries": c.entries, "metrics": c.metrics, "done": report.done, "failed": report.failed,
-                     "reused": report.skipped, "images_limited_to": c.dataset if c.dataset != c.group.dataset else ""})
+    from ..store import Store
+    store = Store(o.out)        # checks the folder once; the lock keeps other writers out between groups
+    try:
+        with store.writer_lock():
+            for c in plan.calls:
+                opts = RunOptions(dataset=c.dataset, codecs=list(c.specs), rates=list(c.rates), metrics=list(c.metrics),
+                                  out=Path(o.out), workers=o.workers, device=o.device, verify_decode=o.verify_decode,
+                                  roi_masks=c.group.masks or None, codec_paths=list(o.codec_paths), batch_size=o.batch_size)
+                try:
+                    report = run_pipeline(opts, console)
+                except BenchError as exc:          # one group failing (e.g. a mask set that does not fit) stops only it
+                    key = f"run:{c.group.key}:{','.join(c.entries)}"
+                    result.failed_calls[key] = f"run {c.group.key} ({', '.join(c.entries)}) failed: {exc}"
+                    console.print(f"[red]failed[/] {result.failed_calls[key]}", soft_wrap=True)
+                    continue
+                result.reports.append(report)
+                for name, reason in report.missing_metrics.items():   # a metric that failed to start after the plan's check
+                    result.failed_calls[f"metric:{name}"] = f"metric {name} could not run: {reason}"
+                    console.print(f"[red]failed[/] metric {name} could not run: {reason}", soft_wrap=True)
+                for label, error in report.errors[:5]:
+                    console.print(f"[red]failed[/] {label}: {error}", soft_wrap=True)
+                runs.append({"run_id": report.run_id, "dataset": c.group.dataset, "masks": c.group.masks,
+                             "entries": c.entries, "metrics": c.metrics, "done": report.done, "failed": report.failed,
+                             "reused": report.skipped, "images_limited_to": c.dataset if c.dataset != c.group.dataset else ""})
+    finally:
+        store.close()
     result.record = write_record(o.out, plan, runs, result.failed_calls)
     return result
 
