@@ -61,8 +61,11 @@ def protocol_points(store, protocol: Protocol) -> tuple[pd.DataFrame, list[str]]
 
 def _colours(protocol: Protocol) -> dict[str, object]:
     from matplotlib import colormaps
+    from matplotlib.colors import to_hex
     cmap = colormaps["tab10"]
-    return {e.id: e.colour or cmap(i % cmap.N) for i, e in enumerate(protocol.codecs)}
+    taken = {e.colour.lower() for e in protocol.codecs if e.colour}
+    free = iter([c for c in (to_hex(cmap(i)) for i in range(cmap.N)) if c not in taken] * 4)
+    return {e.id: e.colour or next(free) for e in protocol.codecs}   # never reuse a colour a file chose
 
 
 def _measured(protocol: Protocol, dataset: str, masks: str) -> set[str]:
@@ -128,7 +131,9 @@ def figure(store, protocol: Protocol, fig: Figure, points: pd.DataFrame):
             handles.append(Line2D([], [], color="0.3", linestyle="-" if region == "full" else REGION_LINES[region]))
             names.append(REGION_STYLE[region][1])
     if handles:
-        mpl.legend(handles, names, loc="outside lower center", ncols=min(6, len(names)), fontsize=8, frameon=False)
+        # about three entries per panel width, so a one-panel figure's legend is not cut at its edges
+        mpl.legend(handles, names, loc="outside lower center", ncols=min(len(names), 3 * ncols, 6), fontsize=8,
+                   frameon=False)
     return mpl
 
 
