@@ -25,3 +25,12 @@ def data_root() -> Path:
     """Where named datasets are looked up and downloaded to (`BENCH_DATA`)."""
     env = os.environ.get("BENCH_DATA")
     return Path(env) if env else cache_dir() / "datasets"
+
+
+def check_writable_dir(folder: Path) -> None:
+    """Make the folder and prove a file can be created in it (permission bits alone do not
+    tell: root, read-only mounts, ACLs); raises OSError otherwise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test-{os.getpid()}"
+    probe.touch()
+    probe.unlink()

@@ -40,13 +40,17 @@ def smooth_image(seed: int, h: int = 192, w: int = 256) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def write_images(folder: Path, sizes: list[tuple[int, int]], prefix: str = "img") -> Path:
+    """Smooth test images <prefix><i>.png of the given (H, W) sizes in a new folder."""
+    folder.mkdir(parents=True)
+    for i, (h, w) in enumerate(sizes):
+        Image.fromarray(smooth_image(i, h, w)).save(folder / f"{prefix}{i}.png")
+    return folder
+
+
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i in range(3):
-        Image.fromarray(smooth_image(i)).save(folder / f"img{i}.png")
-    return folder
+    return write_images(tmp_path / "imgs", [(192, 256)] * 3)
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ from PIL import Image
 from bench.errors import BenchError
 from bench.image import load_rgb
 
-from .conftest import BENCH, ROOT
+from .conftest import BENCH, ROOT, write_images
 
 
 def _jpeg_run(folder, out, env, *extra):
@@ -96,11 +96,7 @@ def _jpeg_run(folder, out, env, *extra):
 def finished_results(tmp_path_factory):
     """One finished results folder (3 images, jpeg q50, psnr), copied by each test that needs it."""
     base = tmp_path_factory.mktemp("finished")
-    folder = base / "imgs"
-    folder.mkdir()
-    from .conftest import smooth_image
-    for i in range(3):
-        Image.fromarray(smooth_image(i)).save(folder / f"img{i}.png")
+    folder = write_images(base / "imgs", [(192, 256)] * 3)
     env = {**os.environ, "BENCH_CACHE": str(base / "cache"), "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
     res = _jpeg_run(folder, base / "out", env)
     assert res.returncode == 0, res.stderr

@@ -13,19 +13,13 @@ import pytest
 from bench.pipeline.run import RunOptions, run
 from bench.store import Store
 
-from .conftest import run_cli
+from .conftest import run_cli, write_images
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    from PIL import Image
-
-    from .conftest import smooth_image
     base = tmp_path_factory.mktemp("run")
-    folder = base / "imgs"
-    folder.mkdir()
-    for i in range(3):
-        Image.fromarray(smooth_image(i, 200, 240 + 16 * i)).save(folder / f"p{i}.png")
+    folder = write_images(base / "imgs", [(200, 240 + 16 * i) for i in range(3)], prefix="p")
     out = base / "out"
     report = run(RunOptions(dataset=str(folder), codecs=["jpeg", "webp"], rates=[20, 80],
                             metrics=["psnr", "ms-ssim"], out=out, workers=0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -61,12 +60,10 @@ def report(
                             dataset=dataset,
                             codecs=codec_list or None, gallery_images=O.split_list(images) or None, gallery_bpp=bpp,
                             crop=crop, crop_centre=centre, log_x=log_x, title=title)
+    from ..paths import check_writable_dir
     target = report_dir or Path(out) / "report"
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        probe = target / f".write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
+        check_writable_dir(target)
     except OSError:
         raise BenchError(f"cannot write the report into {target} (read-only?); pass --report-dir DIR "
                          "(the results are read from --out as they are)") from None

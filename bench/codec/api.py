@@ -31,6 +31,10 @@ import numpy as np
 from ..errors import BenchError
 
 
+def describe_hash(describe: dict) -> str:
+    """The configuration hash in cache keys: of a codec's describe(), or of an imported codec's."""
+    return hashlib.sha256(json.dumps(describe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 class Codec:
     name: ClassVar[str]
     rate_param: ClassVar[str]                    # what the knob means: "quality", "qp", ...
@@ -106,8 +110,7 @@ class Codec:
                 "bpp_source": self.bpp_source}
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.describe(), sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return describe_hash(self.describe())
 
     @classmethod
     def check_rate(cls, rate: float) -> float:

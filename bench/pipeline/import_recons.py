@@ -31,6 +31,7 @@ from pathlib import Path
 from PIL import Image
 from rich.console import Console
 
+from ..codec.api import describe_hash
 from ..datasets import ImageItem, resolve_dataset
 from ..environment import environment
 from ..errors import BenchError
@@ -110,11 +111,6 @@ def describe(codec: str, folder: Path, bpp_source: str) -> dict:
     """The codec configuration row: what tables, plots and the report show for an imported codec."""
     return {"name": codec, "class": "imported", "rate_param": RATE_PARAM, "options": {}, "versions": {},
             "bpp_source": bpp_source, "imported_from": folder.resolve().name}
-
-
-def config_hash(desc: dict) -> str:
-    import hashlib
-    return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def read_bytes_csv(path: Path) -> dict[tuple[str, str], int]:
@@ -312,7 +308,7 @@ def import_recons(opts: ImportOptions, console: Console | None = None) -> Import
         console.print(f"[yellow]note:[/] {note}")
     source = BPP_DECLARED if opts.bytes_csv else BPP_FILES
     desc = describe(opts.codec, Path(opts.folder), source)
-    chash = report.config_hash = config_hash(desc)
+    chash = report.config_hash = describe_hash(desc)
     root = Path(opts.folder)
 
     store = Store(opts.out)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import BenchError
+from ..paths import check_writable_dir
 from . import schema as S
 from .lock import writer_lock
 from .migrations import migrate, stored_version
@@ -82,10 +83,7 @@ class Store:
 
     def _check_writable(self) -> None:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test-{os.getpid()}"
-            probe.touch()
-            probe.unlink()
+            check_writable_dir(self.root)
             if self.path.exists() and not os.access(self.path, os.W_OK):
                 raise PermissionError(self.path)
         except PermissionError:
