@@ -35,9 +35,19 @@ def git_commit() -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
+def may_have_cuda() -> bool:
+    """False when no NVIDIA driver is loaded or CUDA_VISIBLE_DEVICES hides every GPU: then
+    `import torch` (seconds of start-up) is not needed to know a run is on the CPU."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
+
+
 def machine() -> dict:
     info = {"python": sys.version.split()[0], "platform": platform.platform(), "processor": platform.processor(),
             "cpu_count": os.cpu_count()}
+    if not may_have_cuda():
+        return info
     try:
         import torch
         if torch.cuda.is_available():

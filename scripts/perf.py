@@ -1,6 +1,7 @@
 """Where `bench run` spends time, against plain library loops doing the same work (prints a table).
 
-    python scripts/perf.py [--images 24] [--repeats 3] [--device cpu|cuda] [--only codec,metric,fixed,memory]
+    python scripts/perf.py [--images 24] [--repeats 3] [--device cpu|cuda]
+                           [--only codec,metric,fixed,memory,pipeline,ray,large]
     python scripts/perf.py --quick          # 4 images, 1 repeat (CI)
 
 The measurement script of the scale issue (see /work/shared/notes/perf-audit.md for the audit
@@ -18,6 +19,12 @@ Sections:
   fixed   one image, one rate: `bench run` with default workers vs `--workers 0` (and direct).
   memory  peak RSS of a psnr run and an lpips run (largest process via wait4, and the
           sampled sum over the process tree via psutil when installed).
+  pipeline  jpeg, webp, avif (each at --rates) + psnr, ms-ssim, lpips: the pipelined run
+          (default) vs `--staged`.
+  ray     the codec mix (jpeg, webp, avif + psnr) with `--executor ray`: 2 workers over 1, Ray vs
+          the local pool at 2 workers, and whether both stored identical rows (bytes, bpp, psnr).
+  large   one 6000x4000 image (a Kodak image upscaled) through jpeg + psnr, ms-ssim, lpips:
+          peak RSS of the run (largest process and the process tree).
 
 It prints figures and the issue's targets beside them; it asserts nothing. The exit status is
 1 only when a measured run itself failed.
@@ -42,7 +49,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SECTIONS = ("codec", "metric", "fixed", "memory")
+SECTIONS = ("codec", "metric", "fixed", "memory", "pipeline", "ray", "large")
+MIX = "jpeg,webp,avif"
 DIRECT_METRICS = ("psnr", "ms-ssim", "lpips")      # what the direct metric loop can compute
 
 # The scale issue's targets, printed beside the figures they apply to (never asserted).
@@ -50,6 +58,9 @@ TARGET_HARNESS_1W = 1.10      # bench -j1 wall / plain loop wall
 TARGET_METRIC_STAGE = 1.15    # suite metric stage / direct batched loop
 TARGET_SPEEDUP_2W = 1.8       # bench -j1 / bench -j2
 TARGET_FIXED_S = 2.0          # one image: default workers - --workers 0, seconds
+TARGET_PIPELINED = 1.0        # pipelined wall / staged wall
+TARGET_RAY_2W = 1.6           # ray -j1 / ray -j2
+TARGET_LARGE_MB = 2048        # 6000x4000 image, psnr + ms-ssim + lpips, peak RSS
 
 
 # ----------------------------------------------------------------------------- direct loops
@@ -290,6 +301,8 @@ class Perf:
         self.notes: list[str] = []
         self.failures: list[str] = []
         self._n = 0
+        # bench's own default on CPU is 1 (its batching rule); the direct loop gets the same, or 16 on CUDA
+        self.direct_batch = args.batch_size or (16 if args.device.startswith("cuda") else 1)
 
     def _subset(self, images: list[Path], name: str) -> Path:
         """A folder holding just these images: `bench run --dataset FOLDER` takes all of a folder."""
@@ -304,14 +317,17 @@ class Perf:
         return self.work / f"{tag}-{self._n}"
 
     def bench(self, data: Path, out: Path, metrics: str, workers: int | None, rates: list[float] | None = None,
-              sample_tree: bool = False) -> Result:
-        cmd = bench_cmd() + ["run", "--dataset", str(data), "--codecs", "jpeg",
+              sample_tree: bool = False, codecs: str = "jpeg", extra: tuple[str, ...] = ()) -> Result:
+        cmd = bench_cmd() + ["run", "--dataset", str(data), "--codecs", codecs,
                              "--rates", ",".join(f"{r:g}" for r in (rates or self.rates)),
-                             "--metrics", metrics, "--device", self.a.device, "--out", str(out),
-                             "--batch-size", str(self.a.batch_size)] + self.a.bench_arg
+                             "--metrics", metrics, "--device", self.a.device, "--out", str(out)]
+        if self.a.batch_size:
+            cmd += ["--batch-size", str(self.a.batch_size)]
+        cmd += list(extra) + self.a.bench_arg
         if workers is not None:
             cmd += ["--workers", str(workers)]
-        return self._check(run_child(cmd, sample_tree), f"bench run -j {workers} --metrics {metrics}")
+        what = f"bench run {codecs} -j {workers} --metrics {metrics} {' '.join(extra)}".rstrip()
+        return self._check(run_child(cmd, sample_tree), what)
 
     def direct_codec(self, data: Path, workers: int, rates: list[float] | None = None,
                      sample_tree: bool = False) -> Result:
@@ -327,7 +343,7 @@ class Perf:
     def direct_metrics(self, out: Path, metrics: str, sample_tree: bool = False) -> Result:
         cmd = direct_cmd() + ["metrics", "--db", str(out / "bench.sqlite"), "--out", str(out),
                               "--metrics", metrics, "--device", self.a.device,
-                              "--batch-size", str(self.a.batch_size)]
+                              "--batch-size", str(self.direct_batch)]
         return self._check(run_child(cmd, sample_tree), f"direct metric loop ({metrics})")
 
     def _check(self, res: Result, what: str) -> Result:
@@ -471,6 +487,83 @@ class Perf:
                  _ratio(b.maxrss_mb, d.maxrss_mb) if b.ok and dok else None, "",
                  f"tree sum {_mb(b.tree_mb)} vs {_mb(d.tree_mb if dok else None)}")
 
+    def pipeline(self) -> None:
+        walls = {"pipelined": [], "staged": []}
+        metrics = "psnr,ms-ssim,lpips"
+        for r in range(self.a.repeats):
+            for kind in ("pipelined", "staged"):
+                self.log(f"pipeline repeat {r + 1}/{self.a.repeats}: {MIX} + {metrics}, {kind}")
+                out = self.fresh("pipe")
+                b = self.bench(self.data, out, metrics, None, codecs=MIX,
+                               extra=("--staged",) if kind == "staged" else ())
+                if b.ok:
+                    walls[kind].append(b.wall)
+                shutil.rmtree(out, ignore_errors=True)
+        p, s_ = _median(walls["pipelined"]), _median(walls["staged"])
+        self.add("pipeline", f"{MIX} + {metrics}, default workers: pipelined vs --staged (run wall)", p, s_,
+                 _ratio(p, s_), f"<= {TARGET_PIPELINED:.2f}x", "'direct' column: the staged run")
+
+    def ray(self) -> None:
+        walls = {k: [] for k in ("r1", "r2", "l2")}
+        stage = {k: [] for k in ("r1", "r2")}
+        same = None
+        for r in range(self.a.repeats):
+            outs = {}
+            for key, workers, extra in (("r1", 1, ("--executor", "ray")), ("r2", 2, ("--executor", "ray")),
+                                        ("l2", 2, ())):
+                self.log(f"ray repeat {r + 1}/{self.a.repeats}: {MIX} + psnr, -j {workers} {' '.join(extra)}")
+                outs[key] = out = self.fresh("ray")
+                b = self.bench(self.data, out, "psnr", workers, codecs=MIX, extra=extra)
+                if b.ok:
+                    walls[key].append(b.wall)
+                    if key in stage and "encode/decode" in b.stages():
+                        stage[key].append(b.stages()["encode/decode"])
+            if same is None and all((o / "bench.sqlite").exists() for o in outs.values()):
+                same = _same_rows(outs["r2"], outs["l2"])
+            for o in outs.values():
+                shutil.rmtree(o, ignore_errors=True)
+        med = {k: _median(v) for k, v in walls.items()}
+        sm = {k: _median(v) for k, v in stage.items()}
+        self.add("ray", f"{MIX} + psnr, --executor ray: 2 workers over 1, run wall (speed-up)",
+                 _ratio(med["r1"], med["r2"]), None, None, f">= {TARGET_RAY_2W:.1f}x", "speed-up, not time")
+        self.add("ray", "  same, encode/decode stage (no Ray start-up) (speed-up)", _ratio(sm["r1"], sm["r2"]),
+                 None, None, f">= {TARGET_RAY_2W:.1f}x", "speed-up, not time")
+        self.add("ray", "-j 2: --executor ray vs the local pool (run wall)", med["r2"], med["l2"],
+                 _ratio(med["r2"], med["l2"]), "", "'direct' column: the local pool")
+        if same:
+            self.notes.append(f"ray vs local pool rows: {same}")
+
+    def large(self) -> None:
+        from PIL import Image
+        folder = self.work / "large"
+        folder.mkdir()
+        with Image.open(sorted(self.data.iterdir())[0]) as im:
+            im.convert("RGB").resize((6000, 4000), Image.Resampling.BICUBIC).save(folder / "large.png",
+                                                                                   compress_level=1)
+        metrics = "psnr,ms-ssim,lpips"
+        self.log(f"large: one 6000x4000 image, jpeg q50 + {metrics}")
+        out = self.fresh("large")
+        b = self.bench(folder, out, metrics, 1, rates=[50.0], sample_tree=True)
+        shutil.rmtree(out, ignore_errors=True)
+        st = b.stages() if b.ok else {}
+        self.add("large", f"6000x4000 image, jpeg q50 + {metrics}: peak RSS (largest process)",
+                 _mb(b.maxrss_mb if b.ok else None), None, None, f"< {TARGET_LARGE_MB} MB",
+                 f"tree sum {_mb(b.tree_mb)}; wall {_fmt_s(b.wall)}, metrics {_fmt_s(st.get('metrics'))}")
+
+
+def _same_rows(a: Path, b: Path) -> str:
+    """Do two runs hold the same jobs (bytes, bpp) and per-image values?"""
+    def rows(out):
+        with sqlite3.connect(f"file:{out / 'bench.sqlite'}?mode=ro", uri=True) as con:
+            jobs = {k: (n, bpp) for k, n, bpp in con.execute("SELECT key, bytes, bpp FROM jobs WHERE status='ok'")}
+            vals = {(k, m): v for k, m, v in con.execute("SELECT key, metric, value FROM metrics")}
+        return jobs, vals
+    (ja, va), (jb, vb) = rows(a), rows(b)
+    diff_jobs = sum(1 for k in set(ja) | set(jb) if ja.get(k) != jb.get(k))
+    diff_vals = sum(1 for k in set(va) | set(vb) if va.get(k) != vb.get(k))
+    return (f"{len(ja)} / {len(jb)} ok jobs, {diff_jobs} differ in bytes or bpp; {len(va)} / {len(vb)} metric "
+            f"values, {diff_vals} differ" + (" (identical)" if not diff_jobs and not diff_vals else ""))
+
 
 def _value_diffs(out: Path, direct: dict[str, dict[str, float]]) -> dict[str, float]:
     with sqlite3.connect(f"file:{out / 'bench.sqlite'}?mode=ro", uri=True) as con:
@@ -589,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {','.join(SECTIONS)}")
     ap.add_argument("--rates", default="10,50,90", help="jpeg qualities (default 10,50,90, as the audit)")
     ap.add_argument("--metrics", default="psnr,ms-ssim,lpips", help=f"metric section: subset of {DIRECT_METRICS}")
-    ap.add_argument("--batch-size", type=int, default=8, help="metric batch size, bench and direct")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="metric batch size, bench and direct (default: bench's rule, 1 on CPU; direct the same, 16 on CUDA)")
     ap.add_argument("--bench-arg", action="append", default=[],
                     help="extra argument for every `bench run` (repeatable), e.g. to compare executors")
     ap.add_argument("--workdir", type=Path, default=None, help="where the temporary --out folders go")
@@ -621,7 +715,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     header = [f"bench perf: {len(images)} images of {dataset}, jpeg q{a.rates}, {a.repeats} repeat(s), "
-              f"interleaved, medians; device {a.device}; batch {a.batch_size}"
+              f"interleaved, medians; device {a.device}; batch {a.batch_size or 'bench default'} "
+              f"(direct {perf.direct_batch})"
               + (f"; bench args {' '.join(a.bench_arg)}" if a.bench_arg else ""),
               f"machine: {_machine(a.device)}",
               f"versions: {_versions()}"]

@@ -129,6 +129,9 @@ class PatchMeanMetric(FID):
         p = extract_patches(image).double()
         return torch.cat([p.mean((2, 3)), p.std((2, 3))], 1).numpy()
 
+    def images_features(self, images):
+        return np.concatenate([self.image_features(im) for im in images])
+
     def from_features(self, ref, dist):
         return frechet_distance(ref, dist), {"n_patches": len(dist)}
 

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from ..pipeline.batching import RULE as BATCH_RULE
 from . import _options as O
 from ._command import register_command
 
@@ -47,7 +48,7 @@ def import_recons(
     bytes_csv: Optional[Path] = typer.Option(None, "--bytes", help="CSV image,rate,bytes of declared sizes "
                                              "(instead of bitstream files in DIR)."),
     device: str = O.Device,
-    batch_size: int = typer.Option(8, "--batch-size", help="Images per metric batch (equal sizes are batched)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per metric batch (equal sizes are batched); " + BATCH_RULE + "."),
 ) -> None:
     from ..pipeline.import_recons import ImportOptions
     from ..pipeline.import_recons import import_recons as run_import

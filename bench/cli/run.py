@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from ..pipeline.batching import RULE as BATCH_RULE
 from . import _options as O
 from ._command import register_command
 
@@ -29,7 +30,10 @@ def run(
     verify_decode: bool = typer.Option(False, "--verify-decode", help="Decode every bitstream again in a fresh process from its bytes alone; a mismatch fails the job."),
     roi_masks: Optional[str] = typer.Option(None, "--roi-masks", help="ROI mask set (masks/<set>/ or a folder): adds roi-/bg- metric columns and feeds ROI codecs."),
     codec_path: Optional[list[str]] = O.CodecPath,
-    batch_size: int = typer.Option(8, "--batch-size", help="Images per batch, for metrics and for device codecs that take batches (equal sizes are batched)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per batch (equal sizes are batched), for metrics and for device codecs that take batches (those: 8 by default). Metrics: " + BATCH_RULE + "."),
+    executor: str = typer.Option("local", "--executor", help="local: CPU codecs in a process pool (--workers), device codecs in this process; ray: every job a Ray task (CPU, or a GPU for device codecs), results stored here as they arrive."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: the cluster to join (auto, host:port or ray://...); default: start a local Ray instance with --workers CPUs."),
+    staged: bool = typer.Option(False, "--staged", help="Compute metrics only after every codec job (default: pipelined, metrics on each reconstruction as it arrives); for measuring."),
     protocol: Optional[str] = typer.Option(None, "--protocol", help="Run a paper's whole evaluation from protocols/NAME.toml "
                                            "(or a .toml path; `bench list protocols`): its datasets, mask sets, codecs, rates "
                                            "and metrics, into one --out. What is missing here (codec, weights, dataset) is "
@@ -49,6 +53,10 @@ def run(
 
     if workers < 0:
         raise BenchError("--workers must be 0 or more")
+    if executor not in ("local", "ray"):
+        raise BenchError(f"--executor must be local or ray, got '{executor}'")
+    if address and executor != "ray":
+        raise BenchError("--address needs --executor ray")
     console = Console(stderr=True)
     if protocol or codec_option or limit_images is not None or dry_run:
         from ..protocols.commands import run_protocol_command
@@ -64,7 +72,8 @@ def run(
         dataset=dataset, codecs=O.split_codecs(codecs) or list(DEFAULT_CODECS), rates=O.parse_rates(rates),
         target_bpp=O.parse_rates(target_bpp), metrics=O.split_list(metrics) or list(DEFAULT_METRICS),
         out=out, workers=workers, device=resolve_device(device), verify_decode=verify_decode,
-        roi_masks=roi_masks, codec_paths=list(codec_path or []), batch_size=batch_size)
+        roi_masks=roi_masks, codec_paths=list(codec_path or []), batch_size=batch_size, executor=executor,
+        address=address, staged=staged)
     report = run_bench(opts, console)
     for label, error in report.errors[:20]:
         console.print(f"[red]failed[/] {label}: {error}")

@@ -47,6 +47,12 @@ class Metric:
     mask_note: ClassVar[str] = ""           # e.g. why a masked variant is non-standard / undefined
     from_mean_mse: ClassVar[bool] = False   # also report the dataset value from mean MSE (PSNR)
     batchable: ClassVar[bool] = True        # images of equal size may share a batch
+    # "uint8": the harness passes the 8-bit images as uint8 tensors (no float copy: PSNR);
+    # "float": float32 in [0, 1]. Either way a metric must also accept float input.
+    input_dtype: ClassVar[str] = "float"
+    # Bytes of working memory per image pixel at batch 1 (measured, CPU float32); the harness
+    # sizes batches from it and free memory. Metrics that tile large images bound it themselves.
+    bytes_per_pixel: ClassVar[float] = 200.0
 
     def __init__(self, device: str = "cpu"):
         self.device = device

@@ -13,7 +13,7 @@ import torch
 
 from .. import weights as W
 from ._masks import cell_weights, check_mask
-from ._pair_cache import LastPair
+from ._pair_cache import LastPair, LastReference
 from ._weighted import WeightedNetwork
 from .base import Metric, register_metric
 
@@ -96,12 +96,13 @@ class DISTS(WeightedNetwork, Metric):
         self.net = DISTSNet(W.load_state_dict(W.resolve("vgg16")),
                             W.load_state_dict(W.resolve("dists"))).to(device)
         self._features = LastPair()
+        self._ref = LastReference()
 
     def __call__(self, ref, dist, mask=None):
         if mask is not None:
             check_mask(mask, ref)
         with torch.no_grad():
-            f0, f1 = self._features.get(ref, dist, lambda: (self.net.features(ref.float()),
+            f0, f1 = self._features.get(ref, dist, lambda: (self._ref.get(ref, lambda: self.net.features(ref.float())),
                                                             self.net.features(dist.float())))
             return self.net.score(f0, f1, mask)
 

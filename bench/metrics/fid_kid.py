@@ -11,6 +11,7 @@ import contextlib
 from typing import ClassVar
 
 import numpy as np
+import torch
 
 from ._inception import PROTOCOL, shared_extractor
 from ._patches import extract_patches, to_uint8
@@ -88,6 +89,10 @@ class _PatchDistribution(WeightedNetwork, DistributionMetric):
 
     def image_features(self, image: np.ndarray) -> np.ndarray:
         return self.extractor(extract_patches(image))
+
+    def images_features(self, images: list[np.ndarray]) -> np.ndarray:
+        """Rows in image order; the patches of all images share the network's batches."""
+        return self.extractor(torch.cat([extract_patches(im) for im in images])) if images else np.zeros((0, 2048))
 
     def reset(self) -> None:
         self._ref: list[np.ndarray] = []

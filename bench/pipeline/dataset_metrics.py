@@ -37,11 +37,21 @@ def _put(store, key: tuple, n_images: int, metric, value, detail=None, error=Non
                                               json.dumps(detail or {}, default=str), error))
 
 
-def _image_features(metric, path: Path, expect_hash: str | None = None) -> np.ndarray:
+IMAGES_PER_CALL = 8     # Kodak: 64 patches per network call, so the extractor's batches fill
+
+
+def _load_checked(path: Path, expect_hash: str | None = None) -> np.ndarray:
     image = load_rgb(path)
     if expect_hash and pixel_sha256(image) != expect_hash:
         raise BenchError(f"{path} changed since the run (pixel hash differs from the stored one); re-run the codecs")
-    return metric.image_features(image)
+    return image
+
+
+def _features(metric, paths: list[tuple[Path, str | None]]) -> np.ndarray:
+    """Patch features of the images, in order; several images per network call."""
+    out = [metric.images_features([_load_checked(p, h) for p, h in paths[i:i + IMAGES_PER_CALL]])
+           for i in range(0, len(paths), IMAGES_PER_CALL)]
+    return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
 def reference_features(metric, refs: list[JobRow]) -> tuple[np.ndarray, str]:
@@ -58,7 +68,7 @@ def reference_features(metric, refs: list[JobRow]) -> tuple[np.ndarray, str]:
             return np.load(path), key
         except (OSError, ValueError):
             path.unlink(missing_ok=True)     # a torn write: recompute
-    feats = np.concatenate([_image_features(metric, Path(j.image_path), j.image_hash) for j in refs])
+    feats = _features(metric, [(Path(j.image_path), j.image_hash) for j in refs])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, feats)
@@ -99,8 +109,7 @@ def run_distribution_metrics(store, jobs: list[JobRow], metrics: list, device: s
             try:
                 ref_feats, cache_key = reference_features(shared[0], list(refs.values()))
                 ordered = sorted(group, key=lambda j: j.image_hash)
-                dist_feats = np.concatenate([_image_features(shared[0], store.abspath(j.recon_path))
-                                             for j in ordered])
+                dist_feats = _features(shared[0], [(store.abspath(j.recon_path), None) for j in ordered])
             except Exception as exc:   # a missing/corrupt file: record it, keep the run going
                 for m in shared:
                     _put(store, key, n, m, None,

@@ -58,7 +58,7 @@ class ImportOptions:
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     bytes_csv: Path | None = None
     device: str = "cpu"
-    batch_size: int = 8
+    batch_size: int | None = None
 
 
 @dataclass

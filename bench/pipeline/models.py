@@ -14,6 +14,9 @@ from ..errors import BenchError
 def resolve_device(device: str) -> str:
     """`--device`: auto (cuda when visible, else cpu), cpu, cuda or cuda:N."""
     if device == "auto":
+        from ..environment import may_have_cuda
+        if not may_have_cuda():
+            return "cpu"
         import torch
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):

@@ -22,7 +22,10 @@ class RunOptions:
     verify_decode: bool = False
     roi_masks: str | None = None
     codec_paths: list[str] = field(default_factory=list)
-    batch_size: int = 8
+    batch_size: int | None = None          # None: chosen per metric from free device memory (bench.pipeline.batching)
+    executor: str = "local"                # "local" (process pool + this process) or "ray"
+    address: str | None = None             # --executor ray: a running cluster (None: start a local instance)
+    staged: bool = False                   # metrics only after every codec job (the old order; for measuring)
 
 
 @dataclass

@@ -1,5 +1,11 @@
 """`bench run`: plan -> encode/decode through executors -> store -> metrics -> summary.
 
+Pipelined: the codec stage runs in a thread (executors: local pool, in-process device, Ray)
+and the runner stores each finished row and feeds it to the per-image metrics at once, so
+metric networks load and compute while codecs still encode (`--staged`: the old order,
+every codec job first, kept for measuring). Dataset-level metrics (FID, KID) need whole
+groups and run last.
+
 Crash safety: each finished job is one committed transaction; a re-run of the same
 command plans the same cache keys and skips every key already stored as ok (failed jobs
 are tried again). Executors keep only a few jobs in flight, so Ctrl-C or a crash loses at
@@ -8,7 +14,9 @@ most those.
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 import time
 import uuid
 
@@ -27,11 +35,13 @@ from ..datasets import resolve_dataset
 from ..environment import environment
 from ..errors import BenchError
 from ..metrics import METRICS
+from ..metrics.base import metric_metadata
 from ..store import JobRow, Store
 from .executors import DeviceExecutor, Executor, ProcessPool
 from .models import Models, make_metrics
 from .options import DEFAULT_CODECS, DEFAULT_METRICS, RunOptions, RunReport
 from .plan import plan_jobs
+from .worker import pixels
 
 __all__ = ["DEFAULT_CODECS", "DEFAULT_METRICS", "RunOptions", "RunReport", "run"]
 
@@ -46,14 +56,65 @@ def _label(job: JobRow) -> str:
 
 
 def executor_for(codec: Codec, opts: RunOptions) -> str:
-    """Network codecs on an accelerator, and everything with --workers 0, run in this process
-    ("device"); the rest in the process pool ("pool")."""
+    """With --executor ray every job is a Ray task; locally, network codecs on an accelerator
+    and everything with --workers 0 run in this process ("device"), the rest in the process
+    pool ("pool")."""
+    if opts.executor == "ray":
+        return "ray"
     return "device" if (codec.uses_device and opts.device != "cpu") or opts.workers == 0 else "pool"
 
 
-def executors(opts: RunOptions, models: Models) -> dict[str, Executor]:
-    return {"pool": ProcessPool(opts.out, opts.verify_decode, opts.workers, opts.codec_paths),
-            "device": DeviceExecutor(opts.out, models, opts.verify_decode, opts.batch_size)}
+def make_executor(name: str, opts: RunOptions, models: Models, keep_pixels: bool) -> Executor:
+    if name == "ray":
+        from .executors.ray_cluster import RayExecutor
+        return RayExecutor(opts.out, opts.verify_decode, max(opts.workers, 1), opts.codec_paths, opts.address,
+                           opts.device, keep_pixels)
+    if name == "pool":
+        return ProcessPool(opts.out, opts.verify_decode, opts.workers, opts.codec_paths, keep_pixels)
+    return DeviceExecutor(opts.out, models, opts.verify_decode, opts.batch_size, keep_pixels)
+
+
+_DONE = object()
+
+
+class _Codecs(threading.Thread):
+    """The codec stage in a thread of its own: executors one after the other, each finished row
+    onto a queue, so the runner stores rows and computes metrics while codecs keep working."""
+
+    def __init__(self, work: list[tuple[Executor, list[JobRow]]]):
+        super().__init__(name="bench-codecs", daemon=True)
+        self.work, self.rows, self.error = work, queue.Queue(), None
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for ex, jobs in self.work:
+                for row in ex.run(jobs):
+                    if self.stopping.is_set():
+                        return
+                    self.rows.put(row)
+        except BaseException as exc:        # re-raised in the runner's thread
+            self.error = exc
+        finally:
+            self.rows.put(_DONE)
+
+    def finished_rows(self):
+        while True:
+            try:
+                row = self.rows.get(timeout=0.2)     # a timeout: Ctrl-C reaches the main thread
+            except queue.Empty:
+                continue
+            if row is _DONE:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield row
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for ex, _ in self.work:
+            ex.close()
+        self.join(timeout=10)
 
 
 def run(opts: RunOptions, console: Console | None = None) -> RunReport:
@@ -124,35 +185,69 @@ def _execute(opts: RunOptions, store: Store, report: RunReport, console: Console
 
     models = Models(opts.device, opts.codec_paths)   # this process's codec models and metric networks
     with _progress(console) as progress:
-        task = progress.add_task("encode/decode", total=len(todo))
+        ctask = progress.add_task("encode/decode", total=len(todo))
+        mtask = progress.add_task("metrics", total=None, visible=False)
         t0 = time.perf_counter()
-        for name, ex in executors(opts, models).items():   # one after the other (pipelining: the scale issue)
-            ex_jobs = [j for j in todo if executor_for(codecs[j.codec_spec], opts) == name]
-            if not ex_jobs:
-                continue
-            try:
-                for row in ex.run(ex_jobs):
-                    store.put_job(row.outcome(run_id=run_id))
-                    if row.status == "ok":
-                        report.done += 1
-                    else:
-                        report.failed += 1
-                        report.errors.append((_label(row), row.error))
-                    progress.advance(task)
-            finally:
-                ex.close()
+        metric_s = [0.0]
+        metrics: list = []
+        feed = None
+        fed: set[str] = set()
+
+        def start_metrics() -> None:
+            nonlocal metrics, feed
+            from .image_metrics import MetricFeed
+            metrics = make_metrics(metric_names, models, report.missing_metrics, console)
+            per_image = [m for m in metrics if m.kind != "distribution"]
+            if per_image:
+                feed = MetricFeed(store, per_image, opts.device, opts.batch_size, lambda n: progress.advance(mtask, n))
+
+        def measure(fn, *args, **kw) -> None:      # the "metrics" stage time: computing, not loading
+            t = time.perf_counter()
+            fn(*args, **kw)
+            metric_s[0] += time.perf_counter() - t
+
+        pipelined = not opts.staged and bool(metric_names)
+        per_image_wanted = any(metric_metadata(n)["kind"] != "distribution" for n in metric_names)
+        names = {j.key: executor_for(codecs[j.codec_spec], opts) for j in todo}
+        work = [(make_executor(n, opts, models, keep_pixels=pipelined and per_image_wanted),
+                 [j for j in todo if names[j.key] == n])
+                for n in dict.fromkeys(names.values())]
+        stage = _Codecs(work)
+        stage.start()                       # workers spawn while the metric networks load here
+        try:
+            if pipelined:
+                start_metrics()
+                progress.update(mtask, visible=feed is not None)
+            for row in stage.finished_rows():
+                recon = pixels(row)
+                store.put_job(row.outcome(run_id=run_id))
+                if row.status == "ok":
+                    report.done += 1
+                    if feed is not None:
+                        fed.add(row.key)
+                        measure(feed.add, row, recon, fresh=True)
+                else:
+                    report.failed += 1
+                    report.errors.append((_label(row), row.error))
+                progress.advance(ctask)
+        except BaseException:
+            stage.stop()
+            raise
+        for ex, _ in work:
+            ex.close()
         report.stage_s["encode/decode"] = time.perf_counter() - t0
 
-        metrics = make_metrics(metric_names, models, report.missing_metrics, console)
+        if not pipelined:
+            start_metrics()
+            progress.update(mtask, visible=feed is not None)
         ok_rows = store.ok_jobs(j.key for j in jobs)
-        per_image = [m for m in metrics if m.kind != "distribution"]
-        if per_image and ok_rows:
-            t0 = time.perf_counter()
-            mtask = progress.add_task("metrics", total=len(ok_rows))
-            from .image_metrics import compute_per_image_metrics
-            compute_per_image_metrics(store, ok_rows, per_image, opts.device, opts.batch_size,
-                                      lambda n: progress.advance(mtask, n))
-            report.stage_s["metrics"] = time.perf_counter() - t0
+        if feed is not None:
+            progress.update(mtask, total=len(ok_rows))
+            for j in ok_rows:                   # rows from earlier runs (and all of them when staged)
+                if j.key not in fed:
+                    measure(feed.add, j)
+            measure(feed.flush)
+            report.stage_s["metrics"] = metric_s[0]
             for column, errs in store.metric_errors(j.key for j in ok_rows).items():
                 console.print(f"[yellow]{column}: {len(errs)} value(s) not computed[/], e.g. {errs[0][1]}")
         dist = [m for m in metrics if m.kind == "distribution"]

@@ -19,7 +19,7 @@ class ProtocolRunOptions:
     device: str = "cpu"
     verify_decode: bool = False
     codec_paths: list[str] = field(default_factory=list)
-    batch_size: int = 8
+    batch_size: int | None = None
 
 
 @dataclass

@@ -3,7 +3,10 @@
 The runner commits every row it receives (the store stays with the runner), so an
 executor never touches the store, and a new engine (a cluster backend) is one more class
 with a `run` method. Rows may come back in any order; a job whose worker is lost is
-returned as a failed row, never dropped.
+returned as a failed row, never dropped. The runner iterates `run` in a thread of its own
+(metrics go on meanwhile) and calls `close` from its main thread to stop a run part-way.
+An ok row may carry its decoded reconstruction (bench.pipeline.worker.attach_pixels) so
+the metric stage need not decode its PNG again.
 """
 
 from __future__ import annotations

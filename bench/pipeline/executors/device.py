@@ -21,9 +21,11 @@ from .base import Executor
 class DeviceExecutor(Executor):
     name = "device"
 
-    def __init__(self, out_root: Path, models: Models, verify: bool = False, batch_size: int = 8):
+    def __init__(self, out_root: Path, models: Models, verify: bool = False, batch_size: int | None = None,
+                 keep_pixels: bool = False):
         super().__init__(out_root, verify)
-        self.models, self.batch_size = models, max(1, batch_size)
+        self.models, self.batch_size, self.keep_pixels = models, max(1, batch_size or 8), keep_pixels
+        self._closed = False
 
     def batches(self, jobs: list[JobRow]) -> list[list[JobRow]]:
         """Runs of jobs to execute together, in plan order of their first job."""
@@ -42,7 +44,12 @@ class DeviceExecutor(Executor):
 
     def run(self, jobs: list[JobRow]) -> Iterator[JobRow]:
         for batch in self.batches(jobs):
+            if self._closed:
+                return
             if len(batch) == 1:
-                yield execute(self.models, batch[0], self.out_root, self.verify)
+                yield execute(self.models, batch[0], self.out_root, self.verify, self.keep_pixels)
             else:
-                yield from execute_batch(self.models, batch, self.out_root, self.verify)
+                yield from execute_batch(self.models, batch, self.out_root, self.verify, self.keep_pixels)
+
+    def close(self) -> None:
+        self._closed = True

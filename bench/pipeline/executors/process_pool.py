@@ -1,8 +1,10 @@
 """The local process pool: CPU codecs on `--workers` spawned processes.
 
-At most `workers` jobs are in flight, so Ctrl-C or a crash loses at most those. A worker
-that dies (a segfaulting codec library) costs its job one retry in a fresh pool; a job in
-flight at two crashes is returned as failed.
+At most twice `workers` jobs are in flight (each worker has its next job queued, so it never
+waits on the runner), so Ctrl-C or a crash loses at most those. Jobs go out image-major
+(every rate point of an image in a row) so a worker's small cache of decoded originals hits.
+A worker that dies (a segfaulting codec library) costs its job one retry in a fresh pool; a
+job in flight at two crashes is returned as failed.
 """
 
 from __future__ import annotations
@@ -18,31 +20,48 @@ from ..worker import init_worker, run_job
 from .base import Executor
 
 
+def image_major(jobs: list[JobRow]) -> list[JobRow]:
+    """Plan order (codec, rate, image) regrouped so one image's jobs are adjacent."""
+    first = {}
+    for i, j in enumerate(jobs):
+        first.setdefault((j.codec_spec, j.image_hash), i)
+    return sorted(jobs, key=lambda j: first[(j.codec_spec, j.image_hash)])
+
+
 class ProcessPool(Executor):
     name = "process pool"
 
-    def __init__(self, out_root: Path, verify: bool = False, workers: int = 2, codec_paths: list[str] = ()):
+    def __init__(self, out_root: Path, verify: bool = False, workers: int = 2, codec_paths: list[str] = (),
+                 keep_pixels: bool = False):
         super().__init__(out_root, verify)
-        self.workers, self.codec_paths = workers, list(codec_paths)
+        self.workers, self.codec_paths, self.keep_pixels = workers, list(codec_paths), keep_pixels
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def _start(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("spawn")   # no fork: torch/OpenMP state must not be inherited
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                         initializer=init_worker, initargs=(self.codec_paths, "cpu"))
+        return self._pool
 
     def run(self, jobs: list[JobRow]) -> Iterator[JobRow]:
-        queue = list(reversed(jobs))
+        queue = list(reversed(image_major(jobs)))
         crashes: dict[str, int] = {}
-        ctx = multiprocessing.get_context("spawn")   # no fork: torch/OpenMP state must not be inherited
-        while queue:
-            pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                       initializer=init_worker, initargs=(self.codec_paths, "cpu"))
+        while queue and not self._closed:
+            pool = self._start()
             running: dict = {}
             try:
-                while queue or running:
-                    while queue and len(running) < self.workers:
+                while (queue or running) and not self._closed:
+                    while queue and len(running) < 2 * self.workers:
                         job = queue.pop()
-                        running[pool.submit(run_job, job, str(self.out_root), self.verify)] = job
+                        running[pool.submit(run_job, job, str(self.out_root), self.verify, self.keep_pixels)] = job
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for fut in finished:
                         running.pop(fut)
                         yield fut.result()
             except BrokenProcessPool:
+                if self._closed:
+                    return
                 for fut, job in running.items():
                     if fut.done() and not fut.exception():
                         yield fut.result()
@@ -53,8 +72,19 @@ class ProcessPool(Executor):
                     else:
                         queue.append(job)
             except BaseException:
-                for proc in list((pool._processes or {}).values()):
-                    proc.terminate()
-                pool.shutdown(wait=False, cancel_futures=True)
+                self._terminate()
                 raise
             pool.shutdown(wait=True)
+
+    def _terminate(self) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        for proc in list((pool._processes or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Also stops a run in progress (the runner's Ctrl-C): workers are terminated."""
+        self._closed = True
+        self._terminate()
