@@ -90,3 +90,54 @@ def test_device_auto_needs_no_torch_without_a_gpu():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, check=True).stdout.split()
     assert out == ["cpu", "False"]
+
+
+KILLER_CODEC = '''
+import io, os, signal
+import numpy as np
+from PIL import Image
+from bench.codec import Codec, register_codec
+
+@register_codec
+class KillerPNG(Codec):
+    """Lossless PNG whose process dies on the image whose top-left pixel is (1, 2, 3)."""
+    name = "killer-png"
+    rate_param = "level"
+    rate_range = (0, 9)
+    default_rates = (1, 6)
+    extension = "png"
+
+    def encode(self, image, rate, roi=None):
+        if tuple(image[0, 0]) == (1, 2, 3):
+            os.kill(os.getpid(), signal.SIGKILL)
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="PNG", compress_level=int(rate))
+        return buf.getvalue()
+
+    def decode(self, data):
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+'''
+
+
+def test_a_worker_killed_mid_job_costs_the_local_pool_that_job_only(tmp_path):
+    """Several jobs are in flight when a worker dies; only the one that killed it fails."""
+    from bench.codec import make_codec
+    from bench.datasets import resolve_dataset
+    from bench.pipeline.executors import ProcessPool
+    from bench.pipeline.plan import plan_jobs
+
+    (tmp_path / "codecs").mkdir()
+    (tmp_path / "codecs" / "killer_png.py").write_text(KILLER_CODEC)
+    folder = write_images(tmp_path / "imgs", [(40, 56)] * 5)
+    img = np.asarray(Image.open(folder / "img2.png")).copy()
+    img[0, 0] = (1, 2, 3)
+    Image.fromarray(img).save(folder / "img2.png")
+    paths = [str(tmp_path / "codecs")]
+    jobs = plan_jobs(resolve_dataset(str(folder)), {"killer-png": make_codec("killer-png", paths)}, [], [])
+    pool = ProcessPool(tmp_path / "out", workers=2, codec_paths=paths)
+    rows = list(pool.run(jobs))
+    pool.close()
+    assert sorted(r.key for r in rows) == sorted(j.key for j in jobs)        # none dropped
+    bad = sorted((r.image, r.rate) for r in rows if r.status != "ok")
+    assert bad == [("img2", 1), ("img2", 6)]
+    assert all(r.error == "the codec's worker process crashed (twice)" for r in rows if r.status != "ok")

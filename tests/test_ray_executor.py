@@ -188,3 +188,27 @@ def test_close_from_another_thread_stops_a_run(ray_instance, codec_dir, tmp_path
     assert not thread.is_alive() and not errors and time.monotonic() - t < 5
     assert sorted(r.image for r in rows) == ["t0", "t0"] and all(r.status == "ok" for r in rows)
     assert ray.is_initialized()                         # a Ray this executor did not start keeps running
+
+
+def test_bench_run_with_ray_stores_what_the_local_run_stores_and_resumes(ray_instance, images, tmp_path):
+    from bench.pipeline.run import RunOptions, run
+    from bench.store import Store
+
+    def stored(out):
+        store = Store(out, create=False)
+        try:
+            jobs = {r["key"]: (r["bytes"], r["bpp"], r["recon_hash"], r["status"])
+                    for r in store.db.execute("SELECT key, bytes, bpp, recon_hash, status FROM jobs")}
+            values = {(r["key"], r["metric"]): r["value"] for r in store.db.execute("SELECT * FROM metrics")}
+        finally:
+            store.close()
+        return jobs, values
+
+    common = dict(dataset=str(images), codecs=["jpeg", "webp"], rates=[30, 70], metrics=["psnr"], workers=2)
+    local = run(RunOptions(out=tmp_path / "local", **common))
+    first = run(RunOptions(out=tmp_path / "ray", executor="ray", **common))
+    assert local.done == first.done == 8 and first.failed == 0
+    assert stored(tmp_path / "ray") == stored(tmp_path / "local")
+    assert len(stored(tmp_path / "ray")[1]) == 8
+    again = run(RunOptions(out=tmp_path / "ray", executor="ray", **common))    # resume: nothing left to do
+    assert (again.skipped, again.done) == (8, 0)

@@ -35,6 +35,15 @@ def _metadata(get: Callable[[str], Any]) -> dict[str, Any]:
             "from_mean_mse": get("from_mean_mse")}
 
 
+def unit_float(x):
+    """8-bit images as float32 in [0, 1]: uint8 tensors divided by 255 (into one fresh contiguous
+    tensor; the harness converts this way too), float input as it is."""
+    import torch
+    if x.dtype != torch.uint8:
+        return x.float()
+    return torch.empty(x.shape, dtype=torch.float32, device=x.device).copy_(x).div_(255.0)
+
+
 class Metric:
     name: ClassVar[str]
     kind: ClassVar[str] = "full-reference"

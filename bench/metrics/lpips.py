@@ -25,7 +25,7 @@ from . import _tiles
 from ._masks import cell_weights, check_mask, weighted_mean
 from ._pair_cache import LastPair, LastReference
 from ._weighted import WeightedNetwork
-from .base import Metric, register_metric
+from .base import Metric, register_metric, unit_float
 
 
 def _lpips_module(trunk: str, trunk_weights: str, lin_weights: str) -> torch.nn.Module:
@@ -108,6 +108,7 @@ class _LPIPSBase(WeightedNetwork, Metric):
     higher_is_better = False
     supports_mask = True
     value_range = (0.0, float("inf"))
+    input_dtype = "uint8"       # converted here: per tile for large images (a float pair would be 576 MB)
     mask_note = ("masked: the LPIPS distance map averaged with the mask as weights (each layer's map "
                  "spread over the pixels it covers; ROI and background average back to the full value)")
 
@@ -123,6 +124,7 @@ class _LPIPSBase(WeightedNetwork, Metric):
     def layer_maps(self, ref: torch.Tensor, dist: torch.Tensor) -> list[torch.Tensor]:
         """Per-layer distance maps (Bx1xhxw), reused for the next call with the same pair."""
         if not _tiles.is_large(*ref.shape[-2:]):
+            ref, dist = unit_float(ref), unit_float(dist)
             return self._maps.get(ref, dist, lambda: self._layer_maps(ref, dist))
         # large images: key the reuse on content digests (~0.2 s per 288 MB) rather than on clones
         # of the pair as LastPair does, which would double the inputs' memory
@@ -152,7 +154,8 @@ class _LPIPSBase(WeightedNetwork, Metric):
         rows, cols = (_tiles.tiles(n, core, g.align, g.halo) for n in (h, w))
         for y0, y1, cy0, cy1 in rows:
             for x0, x1, cx0, cx1 in cols:
-                maps = self._trunk_maps(ref[..., cy0:cy1, cx0:cx1], dist[..., cy0:cy1, cx0:cx1])
+                maps = self._trunk_maps(unit_float(ref[..., cy0:cy1, cx0:cx1]),
+                                        unit_float(dist[..., cy0:cy1, cx0:cx1]))
                 for d, out, s in zip(maps, full, g.strides):
                     i0, i1 = _tiles.owned(y0, y1, h, s, out.shape[-2])
                     j0, j1 = _tiles.owned(x0, x1, w, s, out.shape[-1])
@@ -165,7 +168,7 @@ class _LPIPSBase(WeightedNetwork, Metric):
         import lpips
         m = self.model
         def features(x):
-            return [lpips.normalize_tensor(f) for f in m.net(m.scaling_layer(x.float() * 2 - 1))]
+            return [lpips.normalize_tensor(f) for f in m.net(m.scaling_layer(unit_float(x) * 2 - 1))]
 
         with torch.no_grad():
             f0 = self._ref.get(ref, lambda: features(ref)) if reuse_ref else features(ref)

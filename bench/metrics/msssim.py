@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ._tiles import bands, is_large, rows_per_band
-from .base import Metric, register_metric
+from .base import Metric, register_metric, unit_float
 
 # The standard 5-scale MS-SSIM needs the smaller side above (11 - 1) * 2**4 = 160 px.
 MIN_SIDE = 161
@@ -75,6 +75,7 @@ class MSSSIM(Metric):
     label = "MS-SSIM (RGB)"
     bytes_per_pixel = 255.0     # measured 251-262 (scripts/metric_memory.py --bpp, 1024x1024 float32 pair)
     mask_note = "no masked variant: MS-SSIM's multi-scale pooling has no standard mask definition"
+    input_dtype = "uint8"       # converted here: per channel for large images
 
     def __call__(self, ref, dist, mask=None):
         from ..errors import BenchError
@@ -82,9 +83,14 @@ class MSSSIM(Metric):
             raise BenchError(f"MS-SSIM needs images of at least {MIN_SIDE}px per side, got "
                              f"{tuple(ref.shape[-2:])}")
         b, c, h, w = ref.shape
-        # large images: bands whose stacked statistics (5 per channel) hold about BAND_ELEMS values
-        band_rows = rows_per_band(b * 5 * c * w) if is_large(h, w) else None
-        return ms_ssim(ref.float(), dist.float(), band_rows)
+        if not is_large(h, w):
+            return ms_ssim(unit_float(ref), unit_float(dist))
+        # large images: channels stay independent up to the final mean, so one channel at a time
+        # in float32 (a 6000x4000 float pair is 576 MB), in bands whose stacked statistics (5 per
+        # channel) hold about BAND_ELEMS values
+        band_rows = rows_per_band(b * 5 * w)
+        return torch.stack([ms_ssim(unit_float(ref[:, k:k + 1]), unit_float(dist[:, k:k + 1]), band_rows)
+                            for k in range(c)], 1).mean(1)
 
     def versions(self):
         return {"implementation": "bench grouped-filter MS-SSIM, equal to pytorch_msssim 1.0 (data_range=1)"}

@@ -219,13 +219,13 @@ def _execute(opts: RunOptions, store: Store, report: RunReport, console: Console
                 start_metrics()
                 progress.update(mtask, visible=feed is not None)
             for row in stage.finished_rows():
-                recon = pixels(row)
                 store.put_job(row.outcome(run_id=run_id))
                 if row.status == "ok":
                     report.done += 1
                     if feed is not None:
                         fed.add(row.key)
-                        measure(feed.add, row, recon, fresh=True)
+                        measure(feed.add, row, pixels(row), fresh=True)
+                    row.__dict__.pop("recon_pixels", None)     # a 6000x4000 image is 72 MB
                 else:
                     report.failed += 1
                     report.errors.append((_label(row), row.error))

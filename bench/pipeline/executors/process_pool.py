@@ -3,8 +3,9 @@
 At most twice `workers` jobs are in flight (each worker has its next job queued, so it never
 waits on the runner), so Ctrl-C or a crash loses at most those. Jobs go out image-major
 (every rate point of an image in a row) so a worker's small cache of decoded originals hits.
-A worker that dies (a segfaulting codec library) costs its job one retry in a fresh pool; a
-job in flight at two crashes is returned as failed.
+A worker that dies (a segfaulting codec library) costs only its own job: the jobs in flight
+then are run again one at a time in a fresh pool, and a job that crashes a worker twice on
+its own is returned as failed.
 """
 
 from __future__ import annotations
@@ -47,29 +48,38 @@ class ProcessPool(Executor):
     def run(self, jobs: list[JobRow]) -> Iterator[JobRow]:
         queue = list(reversed(image_major(jobs)))
         crashes: dict[str, int] = {}
+        suspects: set[str] = set()     # in flight when a worker died: re-run one at a time
         while queue and not self._closed:
             pool = self._start()
             running: dict = {}
             try:
                 while (queue or running) and not self._closed:
-                    while queue and len(running) < 2 * self.workers:
-                        job = queue.pop()
-                        running[pool.submit(run_job, job, str(self.out_root), self.verify, self.keep_pixels)] = job
+                    while queue and len(running) < 2 * self.workers and not (suspects & {j.key for j in running.values()}):
+                        if queue[-1].key in suspects and running:
+                            break
+                        running[pool.submit(run_job, queue[-1], str(self.out_root), self.verify, self.keep_pixels)] = queue[-1]
+                        queue.pop()            # only once submitted: a broken pool refuses submit()
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for fut in finished:
-                        running.pop(fut)
-                        yield fut.result()
+                        row = fut.result()     # raises if its worker died: the job stays in `running`
+                        suspects.discard(running.pop(fut).key)
+                        yield row
             except BrokenProcessPool:
                 if self._closed:
                     return
+                alone = len(running) == 1      # only then is the job in flight the one that crashed
                 for fut, job in running.items():
                     if fut.done() and not fut.exception():
+                        suspects.discard(job.key)
                         yield fut.result()
                         continue
-                    crashes[job.key] = crashes.get(job.key, 0) + 1
-                    if crashes[job.key] >= 2:
+                    if alone:
+                        crashes[job.key] = crashes.get(job.key, 0) + 1
+                    if crashes.get(job.key, 0) >= 2:
+                        suspects.discard(job.key)
                         yield job.outcome(status="error", error="the codec's worker process crashed (twice)")
                     else:
+                        suspects.add(job.key)
                         queue.append(job)
             except BaseException:
                 self._terminate()
