@@ -29,12 +29,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from ...codec import make_codec
 from ...errors import BenchError
 from ...image import atomic_write
 from ...store.schema import JobRow
 from ..models import Models
-from ..worker import execute, failed
+from ..worker import attach_pixels, execute, failed, pixels
 from .base import Executor
 
 CRASHED = "the codec's worker process crashed (twice)"      # the local pool's words
@@ -152,6 +154,8 @@ class RayExecutor(Executor):
         """The task's row, its artifacts written here; a task Ray lost is the job's failed row."""
         try:
             row, files = self.ray.get(ref)
+            if pixels(row) is not None:      # a view into Ray's object store: own it before Ray frees it
+                attach_pixels(row, np.array(pixels(row)))
         except self.ray.exceptions.WorkerCrashedError:
             return job.outcome(status="error", error=CRASHED)
         except self.ray.exceptions.RayError as exc:
