@@ -43,6 +43,14 @@ def may_have_cuda() -> bool:
     return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
 
 
+def usable_cpus() -> int:
+    """Cores this process may run on (a cluster job's allocation, not the whole node)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def machine() -> dict:
     info = {"python": sys.version.split()[0], "platform": platform.platform(), "processor": platform.processor(),
             "cpu_count": os.cpu_count()}

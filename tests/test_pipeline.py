@@ -61,6 +61,35 @@ def test_batch_size_rule():
     assert metric_batch_size([], 512, 768, "cpu", requested=5) == 5
 
 
+def test_metrics_in_this_process_use_the_cores_the_codec_workers_leave(monkeypatch):
+    import torch
+
+    from bench.pipeline import run as run_mod
+
+    monkeypatch.setattr(run_mod, "usable_cpus", lambda: 8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(8)
+    try:
+        with run_mod.cores_left_to_metrics(busy=6):
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 8
+        with run_mod.cores_left_to_metrics(busy=8):     # all cores busy: still one thread
+            assert torch.get_num_threads() == 1
+        with run_mod.cores_left_to_metrics(busy=0):     # codecs in this process: untouched
+            assert torch.get_num_threads() == 8
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_pool_worker_gets_its_share_of_the_cores_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    worker.init_worker([], "cpu", threads=3)
+    assert os.environ["OMP_NUM_THREADS"] == "3"
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    worker.init_worker([], "cpu", threads=3)
+    assert os.environ["OMP_NUM_THREADS"] == "5"
+
+
 def test_worker_decodes_an_original_once_and_notices_a_changed_file(tmp_path, monkeypatch):
     from bench.codec import make_codec
     from bench.datasets import resolve_dataset

@@ -59,8 +59,12 @@ def pixels(row: JobRow) -> np.ndarray | None:
     return row.__dict__.get("recon_pixels")
 
 
-def init_worker(codec_paths: list[str], device: str = "cpu") -> None:
+def init_worker(codec_paths: list[str], device: str = "cpu", threads: int | None = None) -> None:
+    """threads: torch/OpenMP threads for this worker (its share of the cores), set before a
+    codec imports torch; a user's OMP_NUM_THREADS wins."""
     global _models
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     _models = Models(device, codec_paths)
 
 

@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from ...environment import usable_cpus
 from ...store.schema import JobRow
 from ..worker import init_worker, run_job
 from .base import Executor
@@ -42,7 +43,7 @@ class ProcessPool(Executor):
     def _start(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")   # no fork: torch/OpenMP state must not be inherited
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                         initializer=init_worker, initargs=(self.codec_paths, "cpu"))
+                                         initializer=init_worker, initargs=(self.codec_paths, "cpu", max(1, usable_cpus() // self.workers)))
         return self._pool
 
     def run(self, jobs: list[JobRow]) -> Iterator[JobRow]:

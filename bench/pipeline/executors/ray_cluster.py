@@ -127,17 +127,25 @@ class RayExecutor(Executor):
         queue = list(reversed(jobs))
         try:
             while queue or self._running:
-                with self._lock:        # close() (the runner's other thread) waits for this step
+                with self._lock:        # close() (the runner's other thread) cancels what is in _running
                     if self._closed:
                         return
                     while queue and len(self._running) < limit:
                         job = queue.pop()
                         self._running[self._submit(job)] = job
-                    ready, _ = ray.wait(list(self._running), num_returns=1, timeout=0.5)
-                    if not ready:
-                        continue
-                    row = self._collect(ready[0], self._running.pop(ready[0]))
-                yield row
+                    pending = list(self._running)
+                try:
+                    ready, _ = ray.wait(pending, num_returns=1, timeout=0.5)     # not under the lock
+                except Exception:
+                    if self._closed:        # close() shut down the Ray it started meanwhile
+                        return
+                    raise
+                with self._lock:
+                    if self._closed:
+                        return
+                    job = self._running.pop(ready[0]) if ready else None
+                if job is not None:
+                    yield self._collect(ready[0], job)
         finally:                        # Ctrl-C, an error, or the consumer stopped: cancel what is in flight
             with self._lock:
                 self._cancel()
@@ -172,8 +180,8 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         """Also stops a run in progress (from another thread): its in-flight tasks are cancelled."""
+        self._closed = True     # run() sees it within one 0.5 s wait and returns
         with self._lock:
-            self._closed = True
             self._cancel()
             if self._started:
                 self.ray.shutdown()
